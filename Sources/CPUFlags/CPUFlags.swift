@@ -1,0 +1,546 @@
+import Atomics
+
+/// The cpu_flags protocol: every transition of BRIEF §2, once, generic over the memory
+/// it runs on. Read this file first.
+///
+/// A `CPUFlags` value is one CPU's view of the machine: `cpu` is the CPU executing the
+/// calls. Owner-side transitions (`exitToUser`, `enterFromUser`, idle, IRQ, NMI) act on
+/// `cpu`'s own word; remote-side calls (`request`, `tryPin`, RCU sampling) act on other
+/// CPUs' words.
+///
+/// The promise to the kernel: work deferred to a CPU is run by that CPU before any
+/// ordinary kernel code runs there (`Platform.kernelCodeBegins`), at the cost of one
+/// exchange per user round trip.
+public struct CPUFlags<P: Platform> {
+    public let platform: P
+    public let cpu: Int
+    public let config: Config
+
+    @inlinable public init(platform: P, cpu: Int, config: Config = Config()) {
+        precondition(cpu >= 0 && cpu < platform.cpuCount, "cpu \(cpu) out of range")
+        assert(CPUWord.layoutIsTiled)
+        self.platform = platform
+        self.cpu = cpu
+        self.config = config
+    }
+
+    @inlinable var own: Location { Location(.word, cpu) }
+    @inlinable func has(_ m: Mutations) -> Bool { config.mutations.contains(m) }
+
+    // MARK: - Exit to user (BRIEF §2.3)
+
+    /// Leave the kernel for user mode: to USER under the strict policy or when
+    /// `forceUser` (deferrable work will be deferred, entry pays one atomic), otherwise
+    /// to INDETERMINATE (entry is a plain store, remote work interrupts).
+    /// `forceUser` is the explicit request of BRIEF §2.7 and the adaptive promotion.
+    ///
+    /// Precondition: the CPU is in KERNEL mode with IRQs off. Nothing after this call
+    /// may touch vmalloc space or patchable text.
+    @inlinable
+    public func exitToUser(forceUser: Bool = false) throws(P.Interrupt) {
+        let strict = forceUser || config.exitPolicy == .strict
+        let mode: Mode = strict ? .user : .indeterminate
+        try platform.kernelCodeEnds(cpu: cpu, entering: mode)
+        // One byte: the status byte, no read of the word first. The counter is left
+        // alone (it moves when the CPU leaves the EQS) and the work bits are zero (in
+        // KERNEL nobody sets them, and the entry cleared what it ran).
+        // Release: everything this CPU did in the kernel (RCU read-side critical
+        // sections included) is visible to any CPU that sees this mode with an acquire
+        // load: RCU requirement (1a), paired with the acquire in `rcuSample`. A plain
+        // store is enough (no RMW) because remotes add work only while the mode is
+        // USER or IDLE, never while it is KERNEL as it is now.
+        try platform.storeStatusByte(
+            CPUWord(mode: mode, counter: 0).statusByte, of: cpu,
+            ordering: has(.exitStoreRelaxed) ? .relaxed : .releasing)
+        // --- late-exit window: counts as USER; NMIs may still arrive ---
+        try platform.switchAddressSpace(cpu: cpu, toKernel: false, flushTLB: false)
+    }
+
+    // MARK: - Entry from user (BRIEF §2.4)
+
+    /// Enter the kernel from user mode (syscall, exception, or interrupt from user).
+    /// Runs the owed work, waits for pinners, and only then lets kernel code run.
+    /// Returns the work that was owed.
+    @discardableResult @inlinable
+    public func enterFromUser(context: KernelContext = .task) throws(P.Interrupt) -> Work {
+        if config.exitPolicy == .strict && !has(.entryLoadThenStore) {
+            // Under the strict policy every exit to user writes USER, and IRQ and NMI
+            // exits restore it, so the mode here is known: no need to load the word.
+            return try enterKernel(from: CPUWord(mode: .user, counter: 0), context: context)
+        }
+        // Relaxed: the status half is ours (see exitToUser). Remotes may be setting work
+        // bits concurrently; we only use the mode from this load.
+        let w = CPUWord(raw: try platform.load(own, ordering: .relaxed))
+        switch w.mode {
+        case .indeterminate:
+            // Lazy entry: nobody writes the word while it says INDETERMINATE, so a
+            // plain one-byte store suffices and no work can be owed. No full barrier
+            // here, which is why INDETERMINATE is not RCU-idle; and no counter step,
+            // since no EQS is left.
+            try platform.storeStatusByte(CPUWord(mode: .kernel, counter: 0).statusByte, of: cpu, ordering: .relaxed)
+            try platform.switchAddressSpace(cpu: cpu, toKernel: true, flushTLB: false)
+            try platform.kernelCodeBegins(cpu: cpu, context: context)
+            return []
+        case .user, .idle:
+            return try enterKernel(from: w, context: context)
+        case .kernel:
+            preconditionFailure("enterFromUser on CPU \(cpu) already in KERNEL")
+        }
+    }
+
+    /// The one read-modify-write of an entry: mode := KERNEL, returning what was owed.
+    /// `w` must carry the mode and polling bits the word has now (only the owner
+    /// writes them, so the caller knows them); its counter is not used.
+    ///
+    /// The brief's version exchanges the whole word to {KERNEL, work = 0}. The explorer
+    /// found the hole in that (mutant `entryExchange`): between the exchange and the CR3
+    /// write that performs the flush, the owed work exists only in a register; an NMI
+    /// landing there sees KERNEL with no work and runs kernel code on stale
+    /// translations. So the entry clears only the mode (a `fetch-add` of minus the
+    /// mode bits), keeps the work
+    /// bits visible while it runs them, and clears them with a plain store afterwards
+    /// (only when there were any). An NMI in the window sees the bits and flushes too.
+    /// Still one atomic per user round trip.
+    @inlinable
+    func enterKernel(from w: CPUWord, context: KernelContext) throws(P.Interrupt) -> Work {
+        let old: CPUWord
+        if has(.entryLoadThenStore) {
+            // MUTANT: a remote CAS between these two accesses is overwritten.
+            let seen = try platform.load(own, ordering: .acquiring)
+            try platform.store(
+                CPUWord(raw: seen).with(work: []).raw &- (seen & CPUWord.statusByteMask) &+ CPUWord.counterUnit,
+                at: own, ordering: .releasing)
+            old = CPUWord(raw: seen)
+        } else if has(.entryExchange) {
+            // MUTANT (the brief's literal design): the owed work leaves the word here.
+            // (The counter it writes is a guess; this variant is wrong regardless.)
+            old = CPUWord(raw: try platform.exchange(
+                CPUWord(mode: .kernel, counter: w.counter &+ 1).raw, at: own, ordering: .acquiringAndReleasing))
+        } else {
+            // Clearing the mode and polling bits by subtracting them (they are known
+            // to be set: only the owner writes them; no borrow leaves the status byte)
+            // and stepping the counter (its carry falls off bit 63), in one fetch-add:
+            // a single `lock xadd` on x86, wait-free, where a fetch-and whose result is
+            // used would be a `lock cmpxchg` loop. The counter steps here, on leaving
+            // the EQS, so that entering one needs no read of the word at all.
+            // Acquire+release, a full barrier on x86:
+            // - acquire pairs with the release of the remote CAS that set a work bit, so
+            //   the requester's prior stores (new PTE, patched text, queued callback) are
+            //   visible to the work we are about to run;
+            // - the full barrier orders this mode change before every later load of
+            //   kernel data: RCU requirement (1b) (leaving the EQS is not visible before
+            //   the CPU reads anything a grace period protects);
+            // - atomicity: a remote's CAS either lands before (we see its bit) or fails
+            //   against KERNEL (it interrupts us instead). Nothing is lost in between.
+            // The counter is left alone: it counts entries into an EQS (exit, idle).
+            let statusBits = w.raw & CPUWord.statusByteMask
+            old = CPUWord(raw: try platform.fetchAdd(
+                CPUWord.counterUnit &- statusBits, at: own, ordering: .acquiringAndReleasing))
+        }
+        assert(old.mode == w.mode, "word mode changed under its owner: \(w.mode) -> \(old)")
+        assert(old.polling == w.polling, "polling bit changed under its owner")
+        let owed = old.work
+        if has(.workAfterKernelCode) {
+            // MUTANT: ordinary kernel code (kernel stack, vmalloc space) runs first.
+            try platform.kernelCodeBegins(cpu: cpu, context: context)
+        }
+        // Pinned: a pinner is running work on our behalf; hold here until it is done.
+        try waitForPinners(owed: owed)
+        // The deferred kernel TLB flush rides on the CR3 write (BRIEF §2.9).
+        try platform.switchAddressSpace(
+            cpu: cpu, toKernel: true, flushTLB: owed.contains(.kernelTLBFlush))
+        if owed.contains(.syncCore) { try platform.serialize(cpu: cpu) }
+        if owed.contains(.callbacks) { try runQueuedCallbacks(of: cpu) }
+        if !owed.isEmpty && !has(.entryExchange) && !has(.entryLoadThenStore) {
+            // Relaxed plain store: the mode is KERNEL, so no remote writes the word and
+            // nothing can be lost; the work it clears has just been done.
+            try platform.store(CPUWord(mode: .kernel, counter: old.counter &+ 1).raw, at: own, ordering: .relaxed)
+        }
+        if !has(.workAfterKernelCode) {
+            try platform.kernelCodeBegins(cpu: cpu, context: context)
+        }
+        return owed
+    }
+
+    @inlinable
+    func waitForPinners(owed: Work) throws(P.Interrupt) {
+        let mustCheck: Bool
+        switch config.pinProtocol {
+        case .flagInWord:
+            mustCheck = owed.contains(.pinned)
+        case .countThenCheck:
+            // The literal sketch puts no flag in the word, and an entry that reads only
+            // its word cannot know it is pinned.
+            mustCheck = !has(.pinSketchLiteral)
+        }
+        guard mustCheck else { return }
+        // Acquire: pairs with the release in `unpin`, so the pinner's on-behalf work
+        // (drained caches, run callbacks) is visible before our kernel code runs.
+        // For countThenCheck this load also closes the Dekker pair with the pinner's
+        // store + fence + mode check; the exchange above is our side's full barrier.
+        _ = try platform.waitUntil(Location(.pinCount, cpu), ordering: .acquiring) { $0 == 0 }
+    }
+
+    // MARK: - Idle (BRIEF §2.6)
+
+    /// Enter the idle loop from the kernel. With `polling`, a remote may wake this CPU by
+    /// setting WAKE instead of sending an IPI (like `set_nr_if_polling`).
+    @inlinable
+    public func enterIdle(polling: Bool) throws(P.Interrupt) {
+        try platform.kernelCodeEnds(cpu: cpu, entering: .idle)
+        // Release: RCU (1a) for the kernel stretch that ends here; a one-byte plain
+        // store for the same reasons as in exitToUser.
+        try platform.storeStatusByte(
+            CPUWord(mode: .idle, counter: 0, polling: polling).statusByte, of: cpu,
+            ordering: has(.exitStoreRelaxed) ? .relaxed : .releasing)
+        try platform.idleBegins(cpu: cpu)
+    }
+
+    /// A polling idle CPU waits for a WAKE bit (models the `mwait`/poll loop), or for
+    /// `needResched` (set locally, by a reschedule IPI taken before idling).
+    @inlinable
+    public func pollIdle(orWhen needResched: () -> Bool = { false }) throws(P.Interrupt) {
+        // Acquire: pairs with the waker's release CAS.
+        _ = try platform.waitUntil(own, ordering: .acquiring) {
+            CPUWord(raw: $0).work.contains(.wake) || needResched()
+        }
+    }
+
+    /// Leave the idle loop: the same one exchange as an entry from user. Returns the
+    /// owed work (WAKE among it when woken by a bit).
+    @discardableResult @inlinable
+    public func exitIdle(context: KernelContext = .task) throws(P.Interrupt) -> Work {
+        let w = CPUWord(raw: try platform.load(own, ordering: .relaxed))
+        assert(w.mode == .idle, "exitIdle from \(w.mode)")
+        return try enterKernel(from: w, context: context)
+    }
+
+    // MARK: - Interrupts (IRQ, IPI) from any mode
+
+    /// What an interrupt found when it arrived; give it back to `irqExit`.
+    public struct IRQFrame: Hashable, Sendable {
+        public var interrupted: Mode
+        public var polling: Bool
+        @inlinable public init(interrupted: Mode, polling: Bool) {
+            self.interrupted = interrupted
+            self.polling = polling
+        }
+    }
+
+    /// Enter an interrupt handler. From USER, IDLE or INDETERMINATE this is a kernel
+    /// entry (owed work runs first); from KERNEL it nests and changes nothing.
+    @inlinable
+    public func irqEnter() throws(P.Interrupt) -> IRQFrame {
+        // Relaxed: own status half.
+        let w = CPUWord(raw: try platform.load(own, ordering: .relaxed))
+        let frame = IRQFrame(interrupted: w.mode, polling: w.polling)
+        switch w.mode {
+        case .kernel: break
+        case .indeterminate: try enterFromUser(context: .irq)
+        case .user, .idle: _ = try enterKernel(from: w, context: .irq)
+        }
+        return frame
+    }
+
+    /// Leave an interrupt handler, returning to what it interrupted. `wasIPI` drives
+    /// the adaptive policy: an IPI that interrupted lazy user mode promotes the next
+    /// exit to USER, so at most one needless IPI per long user stretch.
+    @inlinable
+    public func irqExit(_ frame: IRQFrame, wasIPI: Bool) throws(P.Interrupt) {
+        switch frame.interrupted {
+        case .kernel: return
+        case .user: try exitToUser(forceUser: true)
+        case .indeterminate:
+            try exitToUser(forceUser: config.exitPolicy == .adaptive && wasIPI)
+        case .idle: try enterIdle(polling: frame.polling)
+        }
+    }
+
+    // MARK: - NMI from any mode, including the late-exit and early-entry windows
+
+    /// What an NMI found; give it back to `nmiExit`.
+    public struct NMIFrame: Hashable, Sendable {
+        /// The word the NMI's RMW returned, or nil when it found KERNEL or INDETERMINATE
+        /// and made no transition.
+        public var replaced: UInt64?
+        /// The word as first loaded (used only by the stale-restore mutant).
+        public var firstSeen: UInt64
+        @inlinable public init(replaced: UInt64?, firstSeen: UInt64) {
+            self.replaced = replaced
+            self.firstSeen = firstSeen
+        }
+    }
+
+    /// Enter an NMI. From USER or IDLE the NMI makes itself a kernel entry: it takes
+    /// the mode to KERNEL (so remotes interrupt rather than defer while it runs) and
+    /// runs the NMI-safe owed work (TLB flush, sync_core) before any kernel code. From
+    /// KERNEL it may have landed inside an entry that has not run its work yet: the
+    /// bits are still in the word, so it runs the NMI-safe ones too. The bits stay set
+    /// for the task-level entry (a second flush is harmless). NMI code does not wait
+    /// for pinners: it must not touch what pinners touch.
+    @inlinable
+    public func nmiEnter() throws(P.Interrupt) -> NMIFrame {
+        // Relaxed: own status half; the code the NMI interrupted is stopped.
+        let w = CPUWord(raw: try platform.load(own, ordering: .relaxed))
+        var replaced: UInt64? = nil
+        var owed = w.work
+        if w.mode.defersWork {
+            // Acquire+release fetch-add, as in enterKernel: mode KERNEL, counter + 1.
+            // It must be an RMW, not a store: work may have been added since the load.
+            let statusBits = w.raw & CPUWord.statusByteMask
+            let old = CPUWord(raw: try platform.fetchAdd(
+                CPUWord.counterUnit &- statusBits, at: own, ordering: .acquiringAndReleasing))
+            replaced = old.raw
+            owed = old.work
+        }
+        // Paranoid entry: kernel CR3, with the owed flush folded in.
+        try platform.switchAddressSpace(cpu: cpu, toKernel: true, flushTLB: owed.contains(.kernelTLBFlush))
+        if owed.contains(.syncCore) { try platform.serialize(cpu: cpu) }
+        try platform.kernelCodeBegins(cpu: cpu, context: .nmi)
+        return NMIFrame(replaced: replaced, firstSeen: w.raw)
+    }
+
+    /// Leave an NMI, restoring the status byte (mode, polling) it replaced. The counter
+    /// keeps the step the NMI's entry made: the NMI was a non-idle stretch of its own.
+    /// The work bits stay as they are: the next entry runs them.
+    @inlinable
+    public func nmiExit(_ frame: NMIFrame) throws(P.Interrupt) {
+        guard let replaced = frame.replaced else { return }
+        let old = CPUWord(raw: replaced)
+        if has(.nmiStaleRestore) {
+            // MUTANT: writes back the whole word as loaded before the RMW, which lacks
+            // work added between that load and the RMW (and rewinds the counter).
+            try platform.store(frame.firstSeen, at: own, ordering: .releasing)
+        } else {
+            // Release: the NMI's kernel accesses (RCU readers in NMI handlers) happen
+            // before the CPU is seen RCU-idle again, requirement (4). A plain store
+            // suffices: the mode is KERNEL, so nobody else writes the word.
+            try platform.storeStatusByte(old.statusByte, of: cpu, ordering: .releasing)
+        }
+        if old.mode == .user {
+            try platform.switchAddressSpace(cpu: cpu, toKernel: false, flushTLB: false)
+        } else {
+            try platform.idleBegins(cpu: cpu)
+        }
+    }
+
+    // MARK: - Remote side (BRIEF §2.5)
+
+    /// The answer to a remote request.
+    public enum Outcome: Hashable, Sendable {
+        /// The bit is set in the target's word; the target runs the work before any
+        /// kernel code. The requester may consider the work done.
+        case deferred
+        /// The target must be interrupted; `observed` is the word that said so.
+        case interrupt(observed: UInt64)
+    }
+
+    /// Ask `target` to do `bit` work: deferred by a CAS conditional on the target's mode
+    /// being deferrable, or answered `.interrupt`.
+    @inlinable
+    public func request(_ bit: Work, of target: Int) throws(P.Interrupt) -> Outcome {
+        try setBit(bit, of: target) { w in
+            w.mode.defersWork || (has(.indeterminateDeferrable) && w.mode == .indeterminate)
+        }
+    }
+
+    /// Wake `target` from polling idle by a bit instead of an IPI.
+    @inlinable
+    public func wake(_ target: Int) throws(P.Interrupt) -> Outcome {
+        try setBit(.wake, of: target) { w in w.mode == .idle && w.polling }
+    }
+
+    @inlinable
+    func setBit(_ bit: Work, of target: Int, when deferrable: (CPUWord) -> Bool) throws(P.Interrupt) -> Outcome {
+        let at = Location(.word, target)
+        // Relaxed: only a guess for the CAS below, which decides.
+        var w = CPUWord(raw: try platform.load(at, ordering: .relaxed))
+        for _ in 0..<config.casRetriesMax {
+            guard deferrable(w) else { return .interrupt(observed: w.raw) }
+            if has(.remotePlainStore) {
+                // MUTANT: the owner's exchange between our load and this store is lost,
+                // and its mode is overwritten with the stale one.
+                try platform.store(w.adding(bit).raw, at: at, ordering: .releasing)
+                return .deferred
+            }
+            // Release: our prior stores (the new PTE, the patched text, the queued
+            // callback) are visible to the target once its exchange (acquire) returns
+            // this bit. We CAS even when the bit is already set: the locked RMW is what
+            // publishes our own prior stores (under TSO they may still sit in our store
+            // buffer), so an already-pending bit is not a reason to skip it.
+            // Acquire: on failure we use the fresh value.
+            let r = try platform.compareExchange(
+                expected: w.raw, desired: w.adding(bit).raw, at: at, ordering: .acquiringAndReleasing)
+            if r.exchanged { return .deferred }
+            w = CPUWord(raw: r.original)
+        }
+        try platform.limitExceeded(
+            "request to CPU \(target) retried its CAS \(config.casRetriesMax) times; raise casRetriesMax")
+    }
+
+    /// `request` over many targets; returns the targets that need an interrupt, to be
+    /// sent at once (one IPI broadcast instead of one per target).
+    @inlinable
+    public func request(_ bit: Work, of targets: [Int]) throws(P.Interrupt) -> [Int] {
+        var interrupt: [Int] = []
+        for t in targets where t != cpu {
+            if case .interrupt = try request(bit, of: t) { interrupt.append(t) }
+        }
+        return interrupt
+    }
+
+    /// Put callback `id` (0..<64) on `target`'s queue without asking for it to run.
+    @inlinable
+    public func enqueueCallback(_ id: Int, for target: Int) throws(P.Interrupt) {
+        precondition(id >= 0 && id < 64, "callback id \(id) outside 0..<64")
+        // Release: the callback's data is visible to whoever takes it (pairs with the
+        // acquire exchange in runQueuedCallbacks).
+        _ = try platform.fetchOr(1 << UInt64(id), at: Location(.callbacks, target), ordering: .releasing)
+    }
+
+    /// Queue callback `id` for `target` and defer it with the CALLBACKS bit.
+    @inlinable
+    public func queueCallback(_ id: Int, for target: Int) throws(P.Interrupt) -> Outcome {
+        try enqueueCallback(id, for: target)
+        return try request(.callbacks, of: target)
+    }
+
+    /// Take every queued callback of `target` and run them here (on `cpu`).
+    @inlinable
+    public func runQueuedCallbacks(of target: Int) throws(P.Interrupt) {
+        // Acquire: pairs with the queuer's release fetch-or. Exchange with 0: each
+        // callback is taken exactly once, by the owner at entry or by a pinner.
+        let ids = try platform.exchange(0, at: Location(.callbacks, target), ordering: .acquiringAndReleasing)
+        if ids != 0 { try platform.runCallbacks(ids, of: target, on: cpu) }
+    }
+
+    // MARK: - Pinning (BRIEF §2.11)
+
+    /// Try to pin `target` in USER (or IDLE) mode. On success the target's next entry
+    /// waits until `unpin`; on failure (the target is in the kernel) interrupt it.
+    @inlinable
+    public func tryPin(_ target: Int) throws(P.Interrupt) -> Bool {
+        let count = Location(.pinCount, target)
+        let word = Location(.word, target)
+        if config.pinProtocol == .countThenCheck || has(.pinSketchLiteral) {
+            // Pins of one target are serialized by a per-target pin lock, so the count
+            // is ours to bump with plain accesses.
+            let c = try platform.load(count, ordering: .relaxed)
+            try platform.store(c + 1, at: count, ordering: .relaxed)
+            // Full fence: the count store must be visible before we read the mode
+            // (Dekker with the entry's exchange + count load). On x86 a plain store can
+            // sit in the store buffer past the load below without it.
+            if !has(.pinNoFence) { try platform.fullFence() }
+            let w = CPUWord(raw: try platform.load(word, ordering: .acquiring))
+            if w.mode.defersWork { return true }
+            try platform.store(c, at: count, ordering: .releasing)
+            return false
+        }
+        if !has(.pinFlagBeforeCount) {
+            // Count first: an entry that sees PINNED must then see a non-zero count.
+            // The RMW is a full barrier on x86; acq_rel pairs with unpin and entry.
+            _ = try platform.fetchAdd(1, at: count, ordering: .acquiringAndReleasing)
+        }
+        var w = CPUWord(raw: try platform.load(word, ordering: .relaxed))
+        for _ in 0..<config.casRetriesMax {
+            guard w.mode.defersWork else {
+                if !has(.pinFlagBeforeCount) {
+                    // Undo. Release: nothing to publish, but keeps the pairing uniform.
+                    _ = try platform.fetchAdd(UInt64.max, at: count, ordering: .releasing)
+                }
+                return false
+            }
+            // The CAS succeeds only while the target is USER or IDLE, so its entry's
+            // exchange comes after and returns PINNED. Acquire+release as in `request`.
+            let r = try platform.compareExchange(
+                expected: w.raw, desired: w.adding(.pinned).raw, at: word, ordering: .acquiringAndReleasing)
+            if r.exchanged {
+                if has(.pinFlagBeforeCount) {
+                    _ = try platform.fetchAdd(1, at: count, ordering: .acquiringAndReleasing)
+                }
+                return true
+            }
+            w = CPUWord(raw: r.original)
+        }
+        try platform.limitExceeded(
+            "pin of CPU \(target) retried its CAS \(config.casRetriesMax) times; raise casRetriesMax")
+    }
+
+    /// Release a pin taken by `tryPin`.
+    @inlinable
+    public func unpin(_ target: Int) throws(P.Interrupt) {
+        let count = Location(.pinCount, target)
+        if config.pinProtocol == .countThenCheck || has(.pinSketchLiteral) {
+            let c = try platform.load(count, ordering: .relaxed)
+            // Release: the on-behalf work happens before the target leaves its wait.
+            try platform.store(c - 1, at: count, ordering: .releasing)
+        } else {
+            // Release: pairs with the entry's acquire wait (see waitForPinners). The
+            // PINNED bit stays in the word; the target's next entry clears it and finds
+            // a zero count, which costs one extra load, once.
+            _ = try platform.fetchAdd(UInt64.max, at: count, ordering: .releasing)
+        }
+    }
+
+    /// Pin `target`, run its queued callbacks on its behalf, unpin. Returns false when
+    /// the target could not be pinned (it is in the kernel: interrupt it instead).
+    @inlinable
+    public func runOnBehalf(of target: Int) throws(P.Interrupt) -> Bool {
+        guard try tryPin(target) else { return false }
+        if has(.unpinBeforeWorkEnds) { try unpin(target) }  // MUTANT
+        try platform.onBehalf(of: target, by: cpu, begins: true)
+        try runQueuedCallbacks(of: target)
+        try platform.onBehalf(of: target, by: cpu, begins: false)
+        if !has(.unpinBeforeWorkEnds) { try unpin(target) }
+        return true
+    }
+
+    // MARK: - RCU on the same word (BRIEF §2.8)
+
+    /// Sample `target`'s word for RCU.
+    @inlinable
+    public func rcuSample(_ target: Int) throws(P.Interrupt) -> CPUWord {
+        // Acquire: pairs with the release of exitToUser / enterIdle / nmiExit, so
+        // everything the target did before entering its EQS is visible to the code
+        // after a sample that sees the EQS: requirement (1a), and (2b) for a later
+        // stretch.
+        CPUWord(raw: try platform.load(Location(.word, target), ordering: .acquiring))
+    }
+
+    /// Is the CPU in an RCU extended quiescent state?
+    @inlinable
+    public func inExtendedQuiescentState(_ w: CPUWord) -> Bool {
+        w.mode.isRCUIdle || (has(.indeterminateRCUIdle) && w.mode == .indeterminate)
+    }
+
+    /// Has the CPU passed a quiescent state since `snapshot`? Yes if it is in an EQS
+    /// now (2b), or if its counter moved: the counter steps each time the CPU leaves an
+    /// EQS, so it went through one in between, even a quick one (3). The same counter
+    /// in a non-idle mode is the same stretch (2a).
+    @inlinable
+    public func stoppedSince(_ snapshot: CPUWord, now: CPUWord) -> Bool {
+        if inExtendedQuiescentState(now) { return true }
+        if has(.noRCUCounter) { return false }
+        return now.counter != snapshot.counter
+    }
+
+    /// Wait for a grace period: every other CPU passes a quiescent state after the
+    /// caller's prior accesses. Call after unpublishing; free old data after return.
+    @inlinable
+    public func gracePeriod() throws(P.Interrupt) {
+        // Full fence: the unpublishing stores before this call are visible before we
+        // sample any word, so a CPU that leaves its EQS after our sample (its entry
+        // is a full barrier) reads the new pointer: requirement (1b). Pairs with the
+        // entry's exchange.
+        if !has(.gracePeriodNoFence) { try platform.fullFence() }
+        for t in 0..<platform.cpuCount where t != cpu {
+            let snapshot = try rcuSample(t)
+            if inExtendedQuiescentState(snapshot) { continue }
+            try platform.rcuWaits(on: t, snapshot: snapshot.raw)
+            // Acquire loads until the CPU has passed a quiescent state.
+            _ = try platform.waitUntil(Location(.word, t), ordering: .acquiring) {
+                stoppedSince(snapshot, now: CPUWord(raw: $0))
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+import CPUFlags
+
+/// The kernel around the protocol: what each op does, written against the core. The
+/// harness decides *when* (it is only ever called by the explorer, one access at a
+/// time); the core decides *what*. Rule for replay: control flow here depends only on
+/// values returned by accesses and on registers, never on ghost state.
+extension Machine {
+    func core(_ c: Int) -> CPUFlags<Machine> {
+        CPUFlags(platform: self, cpu: c, config: scenario.config)
+    }
+
+    /// Runs one op of the task program on CPU `c`.
+    func run(_ op: Op, on c: Int, regs: inout [UInt64]) throws(Suspend) {
+        let f = core(c)
+        switch op {
+        case .exitToUser:
+            try f.exitToUser()
+        case .enterFromUser:
+            _ = try f.enterFromUser()
+        case .kernelAccess:
+            try kernelAccessOp(c)
+        case .runText:
+            try ghostPoint("execute patchable text") { () throws(Suspend) in
+                try checkPinExclusion(c)
+                let seen = state.cpus[c].textSeen
+                if seen < state.ghost.textCompleted {
+                    throw fail(.noStaleText, "cpu\(c) executes text v\(seen) after the patch to v\(state.ghost.textCompleted) completed")
+                }
+            }
+        case .enterIdle(let polling):
+            try f.enterIdle(polling: polling)
+        case .pollIdle:
+            try f.pollIdle(orWhen: { state.cpus[c].needResched })
+        case .exitIdle:
+            _ = try f.exitIdle()
+        case .rcuReader(let write):
+            try rcuReader(c, write: write, level: 0)
+        case .flushKernelTLB:
+            let v = try loadAddress(map.pte) + 1
+            // set_pte: a plain store; the requests below publish it.
+            try storeAddress(map.pte, v, release: false)
+            try ghost { () throws(Suspend) in
+                state.cpus[c].tlb = -1  // on_each_cpu includes the caller: local flush
+            }
+            try broadcast(.kernelTLBFlush, from: c)
+            try ghost { () throws(Suspend) in
+                state.ghost.flushCompleted = Int8(v)
+                trace("flush of pte v\(v) complete")
+            }
+        case .patchText:
+            let v = try loadAddress(map.text) + 1
+            try storeAddress(map.text, v, release: false)
+            try ghost { () throws(Suspend) in state.cpus[c].textSeen = Int8(v) }
+            try broadcast(.syncCore, from: c)
+            try ghost { () throws(Suspend) in
+                state.ghost.textCompleted = Int8(v)
+                trace("patch to text v\(v) complete")
+            }
+        case .queueCallback(let t, let id):
+            try f.enqueueCallback(id, for: t)
+            try ghost { () throws(Suspend) in state.ghost.queued[t] |= 1 << UInt64(id) }
+            let outcome = try f.request(.callbacks, of: t)
+            try settle(outcome, kind: .cacheDrain, bit: .callbacks, target: t, from: c)
+            try waitForIPIs(c)
+        case .runOnBehalf(let t, let id):
+            try f.enqueueCallback(id, for: t)
+            try ghost { () throws(Suspend) in state.ghost.queued[t] |= 1 << UInt64(id) }
+            if try !f.runOnBehalf(of: t) {
+                try sendIPIs([t], kind: .cacheDrain, from: c)
+                try waitForIPIs(c)
+            }
+        case .wake(let t):
+            let outcome = try f.wake(t)
+            if case .interrupt = outcome {
+                try sendIPIs([t], kind: .reschedule, from: c)
+                try waitForIPIs(c)
+            }
+        case .interrupt(let t, let kind):
+            try sendIPIs([t], kind: kind, from: c)
+            try waitForIPIs(c)
+        case .litmusStore(let cell, let release):
+            try storeAddress(map.objectField(cell), 1, release: release)
+        case .litmusLoad(let cell):
+            let v = try loadAddress(map.objectField(cell))
+            try ghost { () throws(Suspend) in state.cpus[c].litmusSeen = state.cpus[c].litmusSeen * 2 + Int8(v & 1) }
+        case .litmusFence:
+            try fullFence()
+        case .synchronizeRCU:
+            // rcu_assign_pointer: a release store of the new object.
+            try storeAddress(map.rcuPointer, 1, release: true)
+            try ghost { () throws(Suspend) in state.ghost.gracePeriodStarted = true }
+            try f.gracePeriod()
+            try ghost { () throws(Suspend) in state.ghost.gpWaitingOn = -1 }
+            try ghostPoint("grace period ends") { () throws(Suspend) in
+                for (i, cpu) in state.cpus.enumerated() where cpu.reader.contains(1) {
+                    throw fail(.rcuSafety, "grace period ended while cpu\(i) is still in a reader that began before it")
+                }
+            }
+            // (1a): what readers of object 0 wrote before their CPUs went quiescent is
+            // visible to the code after the grace period.
+            let field = try loadAddress(map.objectField(0))
+            try ghost { () throws(Suspend) in
+                if state.ghost.written & 1 != 0 && field == 0 {
+                    throw fail(.rcuSafety, "a reader's write to object 0 is not visible after the grace period (requirement 1a)")
+                }
+                state.ghost.freed |= 1
+                trace("free object 0")
+            }
+        }
+    }
+
+    func kernelAccessOp(_ c: Int) throws(Suspend) {
+        try ghostPoint("kernel access (vmalloc page)") { () throws(Suspend) in
+            if !state.cpus[c].inNMI {
+                if state.cpus[c].context != .kernel {
+                    throw fail(.noStaleTranslation, "cpu\(c) accesses kernel memory outside kernel mode (\(state.cpus[c].context))")
+                }
+                try checkPinExclusion(c)
+            }
+            try kernelDataAccess(c)
+        }
+    }
+
+    /// An RCU read-side critical section at `level` (0 task/IRQ, 1 NMI).
+    func rcuReader(_ c: Int, write: Bool, level: Int) throws(Suspend) {
+        try ghostPoint("rcu_read_lock") { () throws(Suspend) in
+            state.cpus[c].reader[level] = state.ghost.gracePeriodStarted ? 2 : 1
+        }
+        let p = Int(try loadAddress(map.rcuPointer))
+        try ghostPoint("use object \(p)") { () throws(Suspend) in
+            if state.ghost.freed & (1 << UInt8(p)) != 0 {
+                throw fail(.rcuSafety, "cpu\(c) uses object \(p) after a grace period freed it")
+            }
+        }
+        if write {
+            try storeAddress(map.objectField(p), 1, release: false)
+            try ghost { () throws(Suspend) in state.ghost.written |= 1 << UInt8(p) }
+        }
+        try ghostPoint("rcu_read_unlock") { () throws(Suspend) in
+            state.cpus[c].reader[level] = 0
+        }
+    }
+
+    /// on_each_cpu for deferrable work: request every other CPU, interrupt the ones that
+    /// cannot defer, all at once, and wait for them.
+    func broadcast(_ kind: WorkKind, from c: Int) throws(Suspend) {
+        let f = core(c)
+        let bit = kind.bit!
+        var interrupt: [Int] = []
+        for t in 0..<cpuCount where t != c {
+            let outcome = try f.request(bit, of: t)
+            try settle(outcome, kind: kind, bit: bit, target: t, from: c, send: false)
+            if case .interrupt = outcome { interrupt.append(t) }
+        }
+        if !interrupt.isEmpty {
+            try sendIPIs(interrupt, kind: kind, from: c)
+            try waitForIPIs(c)
+        }
+    }
+
+    /// Record the outcome of a request in the ghost state; with `send`, interrupt now.
+    func settle(_ outcome: CPUFlags<Machine>.Outcome, kind: WorkKind, bit: Work, target t: Int, from c: Int, send: Bool = true) throws(Suspend) {
+        switch outcome {
+        case .deferred:
+            try ghost { () throws(Suspend) in
+                state.cpus[t].owed |= bit.rawValue
+                trace("\(kind.rawValue) deferred to cpu\(t)")
+            }
+        case .interrupt(let observed):
+            try ghost { () throws(Suspend) in
+                let m = CPUWord(raw: observed).mode
+                if m.defersWork {
+                    throw fail(.deferralIsReal, "cpu\(c) decided to interrupt cpu\(t) for \(kind.rawValue) although it saw \(m)")
+                }
+            }
+            if send { try sendIPIs([t], kind: kind, from: c) }
+        }
+    }
+
+    /// Sending IPIs is a full barrier: smp_call_function queues each CSD with a locked
+    /// llist_add, and x2APIC IPI writes are preceded by mfence (weak_wrmsr_fence). So the
+    /// sender's prior stores (the new PTE) are visible before any target takes the IPI.
+    func sendIPIs(_ targets: [Int], kind: WorkKind, from c: Int) throws(Suspend) {
+        try ghostPoint("send IPI \(kind.rawValue) (full barrier)") { () throws(Suspend) in
+            drainAll()
+            for t in targets {
+                state.cpus[t].pendingIPIs.append(PendingIPI(kind: kind, from: Int8(c)))
+                state.ghost.outstanding[c] += 1
+            }
+            trace("send IPI \(kind.rawValue) to \(targets.map { "cpu\($0)" }.joined(separator: ","))")
+        }
+    }
+
+    func waitForIPIs(_ c: Int) throws(Suspend) {
+        try ghostWait("all IPIs of cpu\(c) handled") { state.ghost.outstanding[c] == 0 }
+    }
+
+    // MARK: Interrupt handlers (one op each)
+
+    /// The IPI handler: entry, the interrupts' work, exit.
+    func ipiHandler(on c: Int, ipis: [PendingIPI]) throws(Suspend) {
+        let f = core(c)
+        let frame = try f.irqEnter()
+        for ipi in ipis {
+            switch ipi.kind {
+            case .kernelTLBFlush:
+                try switchAddressSpace(cpu: c, toKernel: true, flushTLB: true)
+            case .syncCore:
+                try serialize(cpu: c)
+            case .cacheDrain:
+                try f.runQueuedCallbacks(of: c)
+            case .reschedule:
+                try ghost { () throws(Suspend) in state.cpus[c].needResched = true }
+            default:
+                break
+            }
+            try ghostPoint("IPI \(ipi.kind.rawValue) from cpu\(ipi.from) done") { () throws(Suspend) in
+                state.ghost.outstanding[Int(ipi.from)] -= 1
+            }
+        }
+        try f.irqExit(frame, wasIPI: true)
+    }
+
+    /// A timer interrupt: entry, some kernel code, exit.
+    func timerHandler(on c: Int) throws(Suspend) {
+        let f = core(c)
+        let frame = try f.irqEnter()
+        try kernelAccessOp(c)
+        try f.irqExit(frame, wasIPI: false)
+    }
+
+    func nmiHandler(on c: Int) throws(Suspend) {
+        let f = core(c)
+        let frame = try f.nmiEnter()
+        switch scenario.nmiBody {
+        case .kernelAccess: try kernelAccessOp(c)
+        case .rcuReader: try rcuReader(c, write: true, level: 1)
+        }
+        try f.nmiExit(frame)
+    }
+}

@@ -1,0 +1,462 @@
+import Atomics
+import CPUFlags
+
+/// Why the explorer stopped running a CPU's op in the middle of a step.
+enum Suspend: Error {
+    /// The op reached its next shared access: the end of this step.
+    case yield
+    /// The access cannot happen in this state (a wait whose condition is false, a full
+    /// store buffer): the move is not enabled.
+    case blocked(String)
+    /// An invariant failed.
+    case violation(Violation)
+}
+
+/// An invariant of BRIEF §4 and how it failed.
+public struct Violation: Error, Hashable, Sendable, Codable, CustomStringConvertible {
+    public enum Invariant: String, Hashable, Sendable, Codable, CaseIterable {
+        case noLostWork = "no lost work"
+        case noStaleTranslation = "no stale translation"
+        case noStaleText = "no stale text"
+        case pinExclusion = "pin exclusion"
+        case rcuSafety = "RCU safety"
+        case deferralIsReal = "deferral is real"
+        case progress = "progress"
+        /// Only for litmus tests of the memory models.
+        case litmusOutcome = "litmus outcome"
+    }
+    public var invariant: Invariant
+    public var message: String
+    public var description: String { "\(invariant.rawValue): \(message)" }
+}
+
+/// One recorded event of a traced execution (for counterexamples).
+public struct Event: Hashable, Sendable, Codable {
+    public var step: Int
+    public var cpu: Int
+    public var frame: String
+    public var op: String
+    public var action: String
+    /// The CPU's store buffer after the event (TSO/PSO), oldest first.
+    public var storeBuffer: [String]
+}
+
+/// The model `Platform`: runs the core's code against `MachineState`, one shared access
+/// per step. The core is suspended between accesses by re-running the current op with
+/// its earlier accesses answered from the frame's replay log (so every CPU's position is
+/// a plain value: hashable, copyable, replayable).
+final class Machine: Platform {
+    typealias Interrupt = Suspend
+
+    let scenario: Scenario
+    let model: MemoryModel
+    let limits: Limits
+    let map: AddressMap
+    var state: MachineState
+
+    // The step in progress.
+    var cpu = 0
+    var replay: [UInt64] = []
+    var position = 0
+    var performedLive = false
+    var recorded: [UInt64] = []
+    var opName = ""
+    var frameName = ""
+    /// The access being attempted is a wait with IRQs on (csd_lock_wait): the op may be
+    /// interrupted while suspended in front of it.
+    var attemptingInterruptible = false
+    var suspendedInterruptible = false
+
+    // Tracing, for counterexamples only.
+    var tracing = false
+    var events: [Event] = []
+    var stepNumber = 0
+
+    var cpuCount: Int { scenario.cpuCount }
+
+    init(scenario: Scenario, model: MemoryModel, limits: Limits, state: MachineState) {
+        self.scenario = scenario
+        self.model = model
+        self.limits = limits
+        self.map = AddressMap(cpuCount: scenario.cpuCount)
+        self.state = state
+    }
+
+    /// Ghost effects run once: in the step that performs the access before them.
+    var ghostLive: Bool { performedLive || replay.isEmpty }
+
+    func trace(_ action: @autoclosure () -> String) {
+        guard tracing else { return }
+        let sb = state.buffers[cpu].map { e -> String in
+            let a = Int(e.address)
+            if e.mask != ~0 {
+                let w = CPUWord(raw: e.value)
+                return "\(map.name(a)).status=\(w.mode)\(w.polling ? "+poll" : "")\(e.release ? "(rel)" : "")"
+            }
+            return "\(map.name(a))=\(map.render(a, e.value))\(e.release ? "(rel)" : "")"
+        }
+        events.append(Event(step: stepNumber, cpu: cpu, frame: frameName, op: opName, action: action(), storeBuffer: sb))
+    }
+
+    /// The scheduling point: answer from the replay log, or perform `body` live (once
+    /// per step), or suspend at the next access.
+    @inline(__always)
+    func access(_ body: () throws(Suspend) -> UInt64) throws(Suspend) -> UInt64 {
+        if position < replay.count {
+            let v = replay[position]
+            position += 1
+            return v
+        }
+        if performedLive {
+            suspendedInterruptible = attemptingInterruptible
+            throw .yield
+        }
+        let v = try body()
+        performedLive = true
+        recorded.append(v)
+        position += 1
+        return v
+    }
+
+    /// A ghost effect or check, run once, not a scheduling point.
+    @inline(__always)
+    func ghost(_ body: () throws(Suspend) -> Void) throws(Suspend) {
+        if ghostLive { try body() }
+    }
+
+    func fail(_ invariant: Violation.Invariant, _ message: String) -> Suspend {
+        .violation(Violation(invariant: invariant, message: message))
+    }
+
+    // MARK: Memory under the model
+
+    /// This CPU's view: memory with its own buffered stores applied, oldest first
+    /// (store-to-load forwarding, byte-granular for status-byte stores).
+    func read(_ a: Int) -> UInt64 {
+        var v = state.memory[a]
+        if model != .sc {
+            for e in state.buffers[cpu] where Int(e.address) == a { v = (v & ~e.mask) | (e.value & e.mask) }
+        }
+        return v
+    }
+
+    func apply(_ e: BufferedStore) { state.apply(e) }
+
+    func drainAll() {
+        for e in state.buffers[cpu] { apply(e) }
+        state.buffers[cpu].removeAll()
+    }
+
+    func write(_ a: Int, _ v: UInt64, release: Bool, seqCst: Bool, mask: UInt64 = ~0) throws(Suspend) {
+        let e = BufferedStore(address: Int32(a), value: v, release: release, mask: mask)
+        if model == .sc {
+            apply(e)
+            return
+        }
+        if seqCst {
+            drainAll()
+            apply(e)
+            return
+        }
+        if state.buffers[cpu].count >= limits.storeBufferDepthMax {
+            throw .blocked("store buffer full (\(limits.storeBufferDepthMax) entries)")
+        }
+        state.buffers[cpu].append(e)
+    }
+
+    func rmw(_ a: Int, _ f: (UInt64) -> UInt64) -> UInt64 {
+        drainAll()
+        let old = state.memory[a]
+        state.memory[a] = f(old)
+        return old
+    }
+
+    /// Entries of `c`'s store buffer that may drain now.
+    func drainable(_ c: Int) -> [Int] {
+        let b = state.buffers[c]
+        if b.isEmpty { return [] }
+        switch model {
+        case .sc: return []
+        case .tso: return [0]
+        case .pso:
+            var out: [Int] = []
+            for i in b.indices {
+                // A release store drains only when oldest; no store passes an older
+                // store to the same address or an older release store.
+                if b[i].release && i != 0 { continue }
+                let blocked = b[..<i].contains { $0.address == b[i].address || $0.release }
+                if !blocked { out.append(i) }
+            }
+            return out
+        }
+    }
+
+    // MARK: Harness-level memory access by address (pte, text, RCU objects)
+
+    func loadAddress(_ a: Int) throws(Suspend) -> UInt64 {
+        try access { () throws(Suspend) -> UInt64 in
+            let v = read(a)
+            trace("load \(map.name(a)) -> \(map.render(a, v))")
+            return v
+        }
+    }
+
+    func storeAddress(_ a: Int, _ v: UInt64, release: Bool) throws(Suspend) {
+        _ = try access { () throws(Suspend) -> UInt64 in
+            try write(a, v, release: release, seqCst: false)
+            trace("store \(map.name(a)) = \(map.render(a, v))\(release ? " (release)" : "")")
+            return 0
+        }
+    }
+
+    /// A wait on ghost state (a requester waiting for its IPIs): one access, enabled
+    /// only when `condition` holds.
+    func ghostWait(_ what: String, _ condition: () -> Bool) throws(Suspend) {
+        attemptingInterruptible = true
+        defer { attemptingInterruptible = false }
+        _ = try access { () throws(Suspend) -> UInt64 in
+            guard condition() else { throw .blocked(what) }
+            trace(what)
+            return 0
+        }
+    }
+
+    /// A ghost check that is also a scheduling point (a kernel access, running text).
+    func ghostPoint(_ what: String, _ body: () throws(Suspend) -> Void) throws(Suspend) {
+        _ = try access { () throws(Suspend) -> UInt64 in
+            trace(what)
+            try body()
+            return 0
+        }
+    }
+
+    // MARK: Platform: shared memory
+
+    func load(_ at: Location, ordering: AtomicLoadOrdering) throws(Suspend) -> UInt64 {
+        let a = map.address(at)
+        return try access { () throws(Suspend) -> UInt64 in
+            let v = read(a)
+            trace("load \(at) -> \(map.render(a, v))")
+            return v
+        }
+    }
+
+    func store(_ value: UInt64, at: Location, ordering: AtomicStoreOrdering) throws(Suspend) {
+        let a = map.address(at)
+        _ = try access { () throws(Suspend) -> UInt64 in
+            try write(a, value, release: ordering != .relaxed, seqCst: ordering == .sequentiallyConsistent)
+            let o = ordering == .relaxed ? "relaxed" : ordering == .releasing ? "release" : "seq_cst"
+            trace("store \(at) = \(map.render(a, value)) (\(o))")
+            return 0
+        }
+    }
+
+    func storeStatusByte(_ byte: UInt8, of c: Int, ordering: AtomicStoreOrdering) throws(Suspend) {
+        let a = map.address(Location(.word, c))
+        _ = try access { () throws(Suspend) -> UInt64 in
+            try write(a, UInt64(byte), release: ordering != .relaxed, seqCst: ordering == .sequentiallyConsistent, mask: CPUWord.statusByteMask)
+            let o = ordering == .relaxed ? "relaxed" : ordering == .releasing ? "release" : "seq_cst"
+            let shown = CPUWord(raw: UInt64(byte))
+            trace("store byte word[\(c)].status = \(shown.mode)\(shown.polling ? "+poll" : "") (\(o))")
+            return 0
+        }
+    }
+
+    func exchange(_ value: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Suspend) -> UInt64 {
+        let a = map.address(at)
+        return try access { () throws(Suspend) -> UInt64 in
+            let old = rmw(a) { _ in value }
+            trace("xchg \(at): \(map.render(a, old)) -> \(map.render(a, value))")
+            return old
+        }
+    }
+
+    func compareExchange(
+        expected: UInt64, desired: UInt64, at: Location, ordering: AtomicUpdateOrdering
+    ) throws(Suspend) -> (exchanged: Bool, original: UInt64) {
+        let a = map.address(at)
+        let old = try access { () throws(Suspend) -> UInt64 in
+            let old = rmw(a) { $0 == expected ? desired : $0 }
+            if old == expected {
+                trace("cas \(at): \(map.render(a, old)) -> \(map.render(a, desired))")
+            } else {
+                trace("cas \(at) failed: expected \(map.render(a, expected)), saw \(map.render(a, old))")
+            }
+            return old
+        }
+        return (old == expected, old)
+    }
+
+    func fetchAdd(_ delta: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Suspend) -> UInt64 {
+        let a = map.address(at)
+        return try access { () throws(Suspend) -> UInt64 in
+            let old = rmw(a) { $0 &+ delta }
+            trace("fetch_add \(at): \(map.render(a, old)) -> \(map.render(a, old &+ delta))")
+            return old
+        }
+    }
+
+    func fetchAnd(_ bits: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Suspend) -> UInt64 {
+        let a = map.address(at)
+        return try access { () throws(Suspend) -> UInt64 in
+            let old = rmw(a) { $0 & bits }
+            trace("fetch_and \(at): \(map.render(a, old)) -> \(map.render(a, old & bits))")
+            return old
+        }
+    }
+
+    func fetchOr(_ bits: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Suspend) -> UInt64 {
+        let a = map.address(at)
+        return try access { () throws(Suspend) -> UInt64 in
+            let old = rmw(a) { $0 | bits }
+            trace("fetch_or \(at): \(map.render(a, old)) -> \(map.render(a, old | bits))")
+            return old
+        }
+    }
+
+    func fullFence() throws(Suspend) {
+        _ = try access { () throws(Suspend) -> UInt64 in
+            drainAll()
+            trace("mfence")
+            return 0
+        }
+    }
+
+    func waitUntil(_ at: Location, ordering: AtomicLoadOrdering, _ condition: (UInt64) -> Bool) throws(Suspend) -> UInt64 {
+        let a = map.address(at)
+        return try access { () throws(Suspend) -> UInt64 in
+            let v = read(a)
+            guard condition(v) else { throw .blocked("waiting on \(at) = \(map.render(a, v))") }
+            trace("wait \(at) satisfied by \(map.render(a, v))")
+            return v
+        }
+    }
+
+    // MARK: Platform: CPU-local effects, driving the ghost state
+
+    func switchAddressSpace(cpu c: Int, toKernel: Bool, flushTLB: Bool) throws(Suspend) {
+        // A CR3 write is a scheduling point: an NMI may land before it.
+        _ = try access { () throws(Suspend) -> UInt64 in
+            if flushTLB {
+                state.cpus[c].tlb = -1
+                state.cpus[c].owed &= ~Work.kernelTLBFlush.rawValue
+            }
+            if scenario.pti { state.cpus[c].userCR3 = !toKernel }
+            if !toKernel && !state.cpus[c].inNMI { state.cpus[c].context = .user }
+            trace(scenario.pti
+                ? "CR3 := \(toKernel ? "kernel" : "user")\(flushTLB ? " + flush" : "")"
+                : (flushTLB ? "flush TLB" : (toKernel ? "(kernel page tables)" : "(back to user)")))
+            return 0
+        }
+    }
+
+    func serialize(cpu c: Int) throws(Suspend) {
+        _ = try access { () throws(Suspend) -> UInt64 in
+            let v = read(map.text)
+            state.cpus[c].textSeen = Int8(v)
+            state.cpus[c].owed &= ~Work.syncCore.rawValue
+            trace("sync_core (text v\(v))")
+            return 0
+        }
+    }
+
+    func runCallbacks(_ ids: UInt64, of target: Int, on runner: Int) throws(Suspend) {
+        try ghost { () throws(Suspend) in
+            let g = state.ghost
+            if ids & ~g.queued[target] != 0 {
+                throw fail(.noLostWork, "cpu\(runner) ran callbacks 0b\(String(ids, radix: 2)) never queued for cpu\(target)")
+            }
+            if ids & g.ran[target] != 0 {
+                throw fail(.noLostWork, "cpu\(runner) ran callback(s) 0b\(String(ids & g.ran[target], radix: 2)) of cpu\(target) a second time")
+            }
+            if runner != target && state.ghost.onBehalf[target] != Int8(runner + 1) {
+                throw fail(.pinExclusion, "cpu\(runner) ran cpu\(target)'s callbacks without holding it pinned")
+            }
+            state.ghost.ran[target] |= ids
+            if state.ghost.ran[target] == state.ghost.queued[target] {
+                state.cpus[target].owed &= ~Work.callbacks.rawValue
+            }
+            trace("run callbacks 0b\(String(ids, radix: 2)) of cpu\(target)")
+        }
+    }
+
+    func kernelCodeBegins(cpu c: Int, context: KernelContext) throws(Suspend) {
+        try ghostPoint(context == .nmi ? "NMI kernel code begins" : "kernel code begins (touches kernel stack)") { () throws(Suspend) in
+            if context == .nmi {
+                let owed = Work(rawValue: state.cpus[c].owed).intersection(Work.nmiSafe)
+                if !owed.isEmpty { throw fail(.noLostWork, "cpu\(c) runs NMI kernel code while it owes \(owed)") }
+            } else {
+                let owed = Work(rawValue: state.cpus[c].owed)
+                if !owed.isEmpty { throw fail(.noLostWork, "cpu\(c) runs kernel code while it owes \(owed)") }
+                state.cpus[c].context = .kernel
+                try checkPinExclusion(c)
+            }
+            try kernelDataAccess(c)
+        }
+    }
+
+    func idleBegins(cpu c: Int) throws(Suspend) {
+        try ghost { () throws(Suspend) in
+            if !state.cpus[c].inNMI { state.cpus[c].context = .idle }
+            trace("idle")
+        }
+    }
+
+    func kernelCodeEnds(cpu c: Int, entering: Mode) throws(Suspend) {
+        try ghost { () throws(Suspend) in
+            state.cpus[c].context = .user
+            if entering.isRCUIdle { state.cpus[c].eqsEntries &+= 1 }
+            trace("kernel code ends")
+        }
+    }
+
+    func rcuWaits(on target: Int, snapshot: UInt64) throws(Suspend) {
+        try ghost { () throws(Suspend) in
+            state.ghost.gpWaitingOn = Int8(target)
+            state.ghost.gpSampleEQS = state.cpus[target].eqsEntries
+            trace("grace period waits on cpu\(target) (snapshot \(CPUWord(raw: snapshot)))")
+        }
+    }
+
+    func onBehalf(of target: Int, by runner: Int, begins: Bool) throws(Suspend) {
+        try ghost { () throws(Suspend) in
+            if begins {
+                if state.cpus[target].context == .kernel {
+                    throw fail(.pinExclusion, "cpu\(runner) starts work on behalf of cpu\(target), which is running kernel code")
+                }
+                state.ghost.onBehalf[target] = Int8(runner + 1)
+                trace("on-behalf work for cpu\(target) begins")
+            } else {
+                state.ghost.onBehalf[target] = 0
+                trace("on-behalf work for cpu\(target) ends")
+            }
+        }
+    }
+
+    func limitExceeded(_ message: String) throws(Suspend) -> Never {
+        throw fail(.progress, message)
+    }
+
+    // MARK: Ghost checks shared by ops
+
+    func checkPinExclusion(_ c: Int) throws(Suspend) {
+        let p = state.ghost.onBehalf[c]
+        if p != 0 && !state.cpus[c].inNMI {
+            throw fail(.pinExclusion, "cpu\(c) runs kernel code while cpu\(p - 1) works on its behalf")
+        }
+    }
+
+    /// A kernel access through the TLB to the page whose PTE the housekeeping CPU changes.
+    func kernelDataAccess(_ c: Int) throws(Suspend) {
+        if scenario.pti && state.cpus[c].userCR3 {
+            throw fail(.noStaleTranslation, "cpu\(c) touched kernel memory with the user CR3 loaded: page fault (detected)")
+        }
+        if state.cpus[c].tlb < 0 {
+            state.cpus[c].tlb = Int8(read(map.pte))
+        }
+        let v = state.cpus[c].tlb
+        if v < state.ghost.flushCompleted {
+            throw fail(.noStaleTranslation, "cpu\(c) used translation v\(v) after the flush of v\(state.ghost.flushCompleted) completed")
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import CPUFlags
+
+/// A memory model the explorer runs the core under.
+public enum MemoryModel: String, Hashable, Sendable, CaseIterable, Codable {
+    /// Sequential consistency: every access takes effect at once, in one global order.
+    case sc
+    /// x86-TSO: per-CPU FIFO store buffers with store-to-load forwarding; locked
+    /// read-modify-writes, full fences and seq_cst stores drain the buffer first.
+    case tso
+    /// Partial store order: like TSO, but a buffered store may drain before older
+    /// stores to other locations unless it is a release store (or they are). Not x86;
+    /// it stands for what a compiler or a weaker CPU may do with a relaxed store, and
+    /// is the model under which a missing `release` becomes visible.
+    case pso
+
+    public var description: String { rawValue.uppercased() }
+}
+
+/// Named limits of the explorer (TigerBeetle style: every bound has a name).
+public struct Limits: Hashable, Sendable, Codable {
+    /// Entries a CPU's store buffer holds; a store into a full buffer waits for a drain.
+    public var storeBufferDepthMax: Int = 4
+    /// Distinct states before the explorer gives up and says so (raise with --states-max).
+    public var statesMax: Int = 5_000_000
+    /// Steps in one execution (a longer one means a program did not terminate).
+    public var depthMax: Int = 400
+    public init() {}
+}
+
+
+/// Addresses of model memory: the core's per-CPU cells, then the harness's own.
+struct AddressMap: Hashable {
+    let cpuCount: Int
+    func address(_ l: Location) -> Int { Int(l.cell.rawValue) * cpuCount + l.cpu }
+    /// The kernel page-table entry whose translation CPUs cache (its value = version).
+    var pte: Int { 3 * cpuCount }
+    /// Patchable kernel text (its value = version).
+    var text: Int { 3 * cpuCount + 1 }
+    /// The RCU-protected pointer (its value = the object id it points to).
+    var rcuPointer: Int { 3 * cpuCount + 2 }
+    /// A field of RCU-protected object `k` (k in 0..<2) that readers write.
+    func objectField(_ k: Int) -> Int { 3 * cpuCount + 3 + k }
+    var count: Int { 3 * cpuCount + 5 }
+
+    func name(_ a: Int) -> String {
+        if a < 3 * cpuCount {
+            let cell = Cell(rawValue: UInt8(a / cpuCount))!
+            return Location(cell, a % cpuCount).description
+        }
+        switch a - 3 * cpuCount {
+        case 0: return "pte"
+        case 1: return "text"
+        case 2: return "rcu_ptr"
+        default: return "obj\(a - 3 * cpuCount - 3).field"
+        }
+    }
+
+    func render(_ a: Int, _ v: UInt64) -> String {
+        if a < cpuCount { return CPUWord(raw: v).description }
+        if a >= cpuCount * 2 && a < cpuCount * 3 { return "0b" + String(v, radix: 2) }
+        return String(v)
+    }
+}

@@ -1,0 +1,256 @@
+import CPUFlags
+
+/// One step of a CPU's bounded program. Each op calls the protocol core; the explorer
+/// interleaves at every shared access inside it. IRQs and IPIs are taken only between
+/// ops (entry and exit paths run with IRQs off); NMIs arrive between any two accesses.
+public enum Op: Hashable, Sendable, CustomStringConvertible {
+    // The isolated CPU's side.
+    /// Exit to user: USER under the strict policy, INDETERMINATE under lazy/adaptive.
+    case exitToUser
+    /// Syscall or exception from user: the entry transition.
+    case enterFromUser
+    /// Read kernel data in vmalloc space through the TLB.
+    case kernelAccess
+    /// Execute patchable kernel text.
+    case runText
+    case enterIdle(polling: Bool)
+    /// Wait in a polling idle loop for a WAKE bit (or an IPI).
+    case pollIdle
+    case exitIdle
+    /// An RCU read-side critical section that dereferences the pointer, uses the
+    /// object, and (with `write`) writes a field of it.
+    case rcuReader(write: Bool)
+
+    // The housekeeping side.
+    /// Change the kernel PTE, then flush every other CPU's TLB (on_each_cpu), deferring
+    /// where the core allows, and wait for the interrupted ones.
+    case flushKernelTLB
+    /// Patch kernel text, then sync_core everywhere (one round of text_poke_bp's three).
+    case patchText
+    /// Queue a callback for `target` and ask for it (deferred or IPI).
+    case queueCallback(target: Int, id: Int)
+    /// Queue a callback for `target`, then pin it and run it on its behalf; IPI if the
+    /// pin fails.
+    case runOnBehalf(target: Int, id: Int)
+    /// Wake a polling idle CPU by bit, or IPI it.
+    case wake(target: Int)
+    /// Interrupt `target` for work that must interrupt (reschedule, user TLB flush).
+    case interrupt(target: Int, kind: WorkKind)
+    /// Unpublish RCU object 0 (point to object 1), wait for a grace period, check what
+    /// readers wrote is visible, free object 0.
+    case synchronizeRCU
+
+    // Litmus ops, for testing the memory models themselves (cells x = 0, y = 1).
+    case litmusStore(cell: Int, release: Bool)
+    /// Load the cell and remember the value as this CPU's outcome.
+    case litmusLoad(cell: Int)
+    case litmusFence
+
+    public var description: String {
+        switch self {
+        case .exitToUser: return "exit_to_user"
+        case .enterFromUser: return "enter_from_user"
+        case .kernelAccess: return "kernel_access"
+        case .runText: return "run_text"
+        case .enterIdle(let p): return p ? "enter_idle(poll)" : "enter_idle"
+        case .pollIdle: return "poll_idle"
+        case .exitIdle: return "exit_idle"
+        case .rcuReader(let w): return w ? "rcu_reader(write)" : "rcu_reader"
+        case .flushKernelTLB: return "flush_kernel_tlb"
+        case .patchText: return "patch_text"
+        case .queueCallback(let t, let id): return "queue_callback(cpu\(t),#\(id))"
+        case .runOnBehalf(let t, let id): return "run_on_behalf(cpu\(t),#\(id))"
+        case .wake(let t): return "wake(cpu\(t))"
+        case .interrupt(let t, let k): return "interrupt(cpu\(t),\(k.rawValue))"
+        case .synchronizeRCU: return "synchronize_rcu"
+        case .litmusStore(let c, let r): return "store \(c == 0 ? "x" : "y") = 1\(r ? " (release)" : "")"
+        case .litmusLoad(let c): return "load \(c == 0 ? "x" : "y")"
+        case .litmusFence: return "mfence"
+        }
+    }
+}
+
+/// What an NMI handler does in a scenario.
+public enum NMIBody: String, Hashable, Sendable, Codable {
+    case kernelAccess
+    case rcuReader
+}
+
+/// A small machine and a bounded program per CPU.
+public struct Scenario: Hashable, Sendable {
+    public var name: String
+    public var summary: String
+    public var programs: [[Op]]
+    /// Mode each CPU starts in (KERNEL, USER, INDETERMINATE or IDLE).
+    public var start: [Mode]
+    public var pti: Bool
+    public var config: Config
+    /// NMIs and timer IRQs each CPU may receive, anywhere they are allowed.
+    public var nmis: [Int]
+    public var irqs: [Int]
+    public var nmiBody: NMIBody
+    /// BRIEF §2 items this scenario exercises.
+    public var covers: [Int]
+    /// For litmus tests: the per-CPU load outcomes (see `CPUState.litmusSeen`: the loaded
+    /// values as binary digits after a leading 1) that count as a violation when an
+    /// execution ends with them.
+    public var litmusForbidden: [Int]?
+
+    public var cpuCount: Int { programs.count }
+
+    public init(
+        name: String, summary: String, programs: [[Op]], start: [Mode], pti: Bool = true,
+        config: Config = Config(), nmis: [Int]? = nil, irqs: [Int]? = nil,
+        nmiBody: NMIBody = .kernelAccess, covers: [Int], litmusForbidden: [Int]? = nil
+    ) {
+        self.litmusForbidden = litmusForbidden
+        self.name = name
+        self.summary = summary
+        self.programs = programs
+        self.start = start
+        self.pti = pti
+        self.config = config
+        self.nmis = nmis ?? Array(repeating: 0, count: programs.count)
+        self.irqs = irqs ?? Array(repeating: 0, count: programs.count)
+        self.nmiBody = nmiBody
+        self.covers = covers
+    }
+
+    /// Checks the scenario is well formed; returns what is wrong, or nil.
+    public func problem() -> String? {
+        if cpuCount < 2 || cpuCount > 4 { return "\(name): \(cpuCount) CPUs, expected 2 to 4" }
+        if start.count != cpuCount { return "\(name): \(start.count) start modes for \(cpuCount) CPUs" }
+        if nmis.count != cpuCount || irqs.count != cpuCount { return "\(name): nmis/irqs need one entry per CPU" }
+        for (c, p) in programs.enumerated() {
+            for op in p {
+                switch op {
+                case .queueCallback(let t, let id), .runOnBehalf(let t, let id):
+                    if t < 0 || t >= cpuCount || t == c { return "\(name): cpu\(c) \(op): bad target" }
+                    if id < 0 || id >= 64 { return "\(name): cpu\(c) \(op): callback id outside 0..<64" }
+                case .wake(let t), .interrupt(let t, _):
+                    if t < 0 || t >= cpuCount || t == c { return "\(name): cpu\(c) \(op): bad target" }
+                default: break
+                }
+            }
+        }
+        return nil
+    }
+
+    /// The same scenario with `n` CPUs: extra CPUs are isolated CPUs running a copy of
+    /// CPU 1's program (or dropped from the end); ops aimed at dropped CPUs go with them.
+    public func withCPUs(_ n: Int) -> Scenario {
+        var s = self
+        if n > cpuCount {
+            for _ in cpuCount..<n {
+                s.programs.append(programs[1])
+                s.start.append(start[1])
+                s.nmis.append(0)
+                s.irqs.append(0)
+            }
+        } else if n < cpuCount {
+            s.programs = Array(programs.prefix(n)).map { p in
+                p.filter { op in
+                    switch op {
+                    case .queueCallback(let t, _), .runOnBehalf(let t, _), .wake(let t), .interrupt(let t, _): return t < n
+                    default: return true
+                    }
+                }
+            }
+            s.start = Array(start.prefix(n))
+            s.nmis = Array(nmis.prefix(n))
+            s.irqs = Array(irqs.prefix(n))
+        }
+        s.name = n == cpuCount ? name : "\(name)@\(n)cpu"
+        return s
+    }
+}
+
+extension Scenario {
+    static let isolatedRoundTrip: [Op] = [.enterFromUser, .kernelAccess, .exitToUser, .enterFromUser, .kernelAccess]
+
+    /// The standard set `cpuflags verify` runs.
+    public static let standard: [Scenario] = [
+        Scenario(
+            name: "tlb-flush",
+            summary: "kernel PTE change + flush against an isolated CPU doing user round trips (PTI on)",
+            programs: [[.flushKernelTLB], isolatedRoundTrip],
+            start: [.kernel, .user], covers: [1, 3, 4, 5, 9]),
+        Scenario(
+            name: "tlb-flush-nopti",
+            summary: "the same with PTI off: the flush is explicit, a miss is a silent stale read",
+            programs: [[.flushKernelTLB], isolatedRoundTrip],
+            start: [.kernel, .user], pti: false, covers: [1, 3, 4, 5]),
+        Scenario(
+            name: "text-patch",
+            summary: "text patch + sync_core against an isolated CPU executing patched text",
+            programs: [[.patchText], [.enterFromUser, .runText, .exitToUser, .enterFromUser, .runText]],
+            start: [.kernel, .user], covers: [4, 5, 10]),
+        Scenario(
+            name: "lazy-adaptive",
+            summary: "INDETERMINATE isolated CPU under the adaptive policy: IPIs, then promotion to USER",
+            programs: [[.flushKernelTLB, .patchText],
+                       [.enterFromUser, .kernelAccess, .exitToUser, .enterFromUser, .runText, .kernelAccess]],
+            start: [.kernel, .indeterminate], config: Config(exitPolicy: .adaptive), covers: [2, 5, 7]),
+        Scenario(
+            name: "idle-wake",
+            summary: "polling idle woken by a bit, with a flush deferred to idle exit",
+            programs: [[.flushKernelTLB, .wake(target: 1)],
+                       [.enterIdle(polling: true), .pollIdle, .exitIdle, .kernelAccess]],
+            start: [.kernel, .kernel], covers: [6, 8]),
+        Scenario(
+            name: "nmi",
+            summary: "an NMI anywhere in an isolated CPU's round trip while a flush and a callback are deferred",
+            programs: [[.flushKernelTLB, .queueCallback(target: 1, id: 0)],
+                       [.enterFromUser, .kernelAccess, .exitToUser]],
+            start: [.kernel, .user], nmis: [0, 1], covers: [2, 4, 5]),
+        Scenario(
+            name: "irq-ipi",
+            summary: "timer IRQs and a must-interrupt IPI against a round trip with a deferred flush",
+            programs: [[.interrupt(target: 1, kind: .reschedule), .flushKernelTLB],
+                       [.enterFromUser, .kernelAccess, .exitToUser]],
+            start: [.kernel, .user], irqs: [0, 1], covers: [2, 5]),
+        Scenario(
+            name: "pin",
+            summary: "pin an isolated CPU and drain its callback on its behalf, or IPI it",
+            programs: [[.runOnBehalf(target: 1, id: 0)], isolatedRoundTrip],
+            start: [.kernel, .user], covers: [11]),
+        Scenario(
+            name: "pin-nmi",
+            summary: "pinning with an NMI that may land while the entry waits for the pinner",
+            programs: [[.flushKernelTLB, .runOnBehalf(target: 1, id: 0)], [.enterFromUser, .kernelAccess]],
+            start: [.kernel, .user], nmis: [0, 1], covers: [4, 9, 11]),
+        Scenario(
+            name: "pin-dekker",
+            summary: "the thread's pin sketch completed: count, full fence, mode check; entry checks the count",
+            programs: [[.runOnBehalf(target: 1, id: 0)], isolatedRoundTrip],
+            start: [.kernel, .user], config: Config(pinProtocol: .countThenCheck), covers: [11]),
+        Scenario(
+            name: "rcu",
+            summary: "grace period against readers before and after a user round trip",
+            programs: [[.synchronizeRCU],
+                       [.rcuReader(write: true), .exitToUser, .enterFromUser, .rcuReader(write: true)]],
+            start: [.kernel, .kernel], covers: [8]),
+        Scenario(
+            name: "rcu-idle",
+            summary: "a CPU flips through idle and back between samples and must still be credited",
+            programs: [[.synchronizeRCU], [.rcuReader(write: false), .enterIdle(polling: false), .exitIdle, .rcuReader(write: false)]],
+            start: [.kernel, .kernel], covers: [8]),
+        Scenario(
+            name: "rcu-nmi",
+            summary: "RCU readers in NMIs that land anywhere in a user round trip",
+            programs: [[.synchronizeRCU], [.enterFromUser, .exitToUser]],
+            start: [.kernel, .user], nmis: [0, 1], nmiBody: .rcuReader, covers: [8]),
+        Scenario(
+            name: "rcu-lazy",
+            summary: "grace period against a reader on a lazy (INDETERMINATE) CPU, whose entry has no barrier",
+            programs: [[.synchronizeRCU], [.enterFromUser, .rcuReader(write: false), .exitToUser]],
+            start: [.kernel, .indeterminate], config: Config(exitPolicy: .lazy), covers: [2, 7, 8]),
+        Scenario(
+            name: "three-cpus",
+            summary: "two housekeeping CPUs flush and patch concurrently against one isolated CPU",
+            programs: [[.flushKernelTLB], [.enterFromUser, .kernelAccess, .runText, .exitToUser], [.patchText]],
+            start: [.kernel, .user, .kernel], covers: [5]),
+    ]
+
+    public static func named(_ name: String) -> Scenario? { standard.first { $0.name == name } }
+}

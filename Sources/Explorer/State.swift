@@ -1,0 +1,136 @@
+import CPUFlags
+
+/// What a CPU is running, for the ghost checks (not the protocol's mode: the truth).
+enum GhostContext: UInt8, Hashable, Codable {
+    /// User mode, or the late-exit / early-entry windows that count as user.
+    case user
+    /// Ordinary kernel code (after `kernelCodeBegins`).
+    case kernel
+    /// The idle loop.
+    case idle
+}
+
+/// A frame on a CPU's stack: the task's program, or an interrupt handler nested on it.
+enum FrameKind: UInt8, Hashable, Codable {
+    case task, ipi, irq, nmi
+}
+
+/// An interrupt that a requester sent and the target has not taken yet.
+struct PendingIPI: Hashable {
+    var kind: WorkKind
+    var from: Int8
+}
+
+/// One frame: which op it is at, the values its accesses returned so far in that op
+/// (the replay log that lets the explorer suspend the core between any two accesses
+/// and resume it by re-running the op), and its registers.
+struct Frame: Hashable {
+    var kind: FrameKind
+    var pc: Int16 = 0
+    var replay: [UInt64] = []
+    /// Values carried from one op to the next (an IRQ frame, the IPIs to handle).
+    var regs: [UInt64] = []
+    /// For IPI frames: the interrupts being handled.
+    var ipis: [PendingIPI] = []
+    /// Suspended in front of a wait with IRQs on: IPIs may be taken here.
+    var interruptible: Bool = false
+    /// For NMI frames: the CR3 the paranoid entry saved.
+    var savedUserCR3: Bool = false
+}
+
+/// A CPU: its frames and its ghost state.
+struct CPUState: Hashable {
+    var frames: [Frame]
+    var context: GhostContext
+    /// Under PTI: the user page tables are loaded.
+    var userCR3: Bool
+    /// The cached translation of `pte`: the version it was filled from, -1 if none.
+    var tlb: Int8
+    /// The text version this CPU's instruction stream saw at its last serialization.
+    var textSeen: Int8
+    /// Deferred work that requesters were told is done and this CPU has not run yet.
+    var owed: UInt32
+    var pendingIPIs: [PendingIPI] = []
+    var nmisLeft: Int8
+    var irqsLeft: Int8
+    var inNMI: Bool = false
+    /// RCU readers active on this CPU: at task/IRQ level and in an NMI. Value: 0 none,
+    /// 1 began before the grace period started, 2 began after.
+    var reader: [UInt8] = [0, 0]
+    /// Times this CPU entered an RCU extended quiescent state (USER or IDLE).
+    var eqsEntries: Int8 = 0
+    /// Litmus tests: the values this CPU's litmus loads returned, as binary digits after
+    /// a leading 1 (no loads: 1; loaded 1 then 0: 0b110 = 6).
+    var litmusSeen: Int8 = 1
+    /// Set by a reschedule IPI: the next idle entry returns at once.
+    var needResched: Bool = false
+}
+
+/// State shared by the whole machine that only the explorer sees.
+struct GlobalGhost: Hashable {
+    /// The pte version whose flush a requester has completed.
+    var flushCompleted: Int8 = 0
+    /// The text version whose patch a requester has completed.
+    var textCompleted: Int8 = 0
+    /// For each CPU: 0, or 1 + the CPU running work on its behalf.
+    var onBehalf: [Int8]
+    /// IPIs each requester still waits for.
+    var outstanding: [Int8]
+    /// Queued callback ids per target, and those that ran.
+    var queued: [UInt64]
+    var ran: [UInt64]
+    var gracePeriodStarted: Bool = false
+    /// Freed RCU objects (bit k = object k).
+    var freed: UInt8 = 0
+    /// Objects a reader wrote a field of (bit k = object k).
+    var written: UInt8 = 0
+    /// The CPU a grace period is waiting on (-1 none) and its EQS entries at the sample.
+    var gpWaitingOn: Int8 = -1
+    var gpSampleEQS: Int8 = 0
+}
+
+/// The whole machine: memory, store buffers, CPUs, ghost.
+struct MachineState: Hashable {
+    var memory: [UInt64]
+    var buffers: [[BufferedStore]]
+    var cpus: [CPUState]
+    var ghost: GlobalGhost
+
+    mutating func apply(_ e: BufferedStore) {
+        let a = Int(e.address)
+        memory[a] = (memory[a] & ~e.mask) | (e.value & e.mask)
+    }
+}
+
+/// A choice the explorer makes at a state.
+public enum Move: Hashable, Sendable, CustomStringConvertible {
+    /// The CPU's top frame performs its next shared access (or finishes its op).
+    case step(Int)
+    /// Entry `index` of the CPU's store buffer drains to memory.
+    case drain(cpu: Int, index: Int)
+    /// The CPU takes its pending IPIs.
+    case ipi(Int)
+    /// A timer interrupt arrives at the CPU.
+    case irq(Int)
+    /// An NMI arrives at the CPU.
+    case nmi(Int)
+
+    public var description: String {
+        switch self {
+        case .step(let c): return "step cpu\(c)"
+        case .drain(let c, let i): return "drain cpu\(c)[\(i)]"
+        case .ipi(let c): return "ipi cpu\(c)"
+        case .irq(let c): return "irq cpu\(c)"
+        case .nmi(let c): return "nmi cpu\(c)"
+        }
+    }
+}
+
+/// One store waiting in a store buffer.
+struct BufferedStore: Hashable {
+    var address: Int32
+    var value: UInt64
+    var release: Bool
+    /// The bytes it writes (all ones, or 0xFF for a status-byte store).
+    var mask: UInt64 = ~0
+}

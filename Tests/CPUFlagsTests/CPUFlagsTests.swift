@@ -1,0 +1,163 @@
+import Atomics
+import Testing
+
+@testable import CPUFlags
+
+@Test func layoutTilesTheWord() {
+    #expect(CPUWord.layoutIsTiled)
+    let w = CPUWord(mode: .idle, counter: 12345, polling: true, work: [.kernelTLBFlush, .pinned])
+    #expect(w.mode == .idle)
+    #expect(w.counter == 12345)
+    #expect(w.polling)
+    #expect(w.work == [.kernelTLBFlush, .pinned])
+    #expect(CPUWord.next(UInt32((1 << CPUWord.counterBits) - 1)) == 0)
+    for mode in Mode.allCases { #expect(CPUWord(mode: mode, counter: 7).mode == mode) }
+}
+
+@Test func workKindsHaveClasses() {
+    #expect(WorkKind.kernelTLBFlush.workClass == .deferrable)
+    #expect(WorkKind.syncCore.workClass == .deferrable)
+    #expect(WorkKind.cacheDrain.workClass == .onBehalf)
+    #expect(WorkKind.userTLBFlush.workClass == .mustInterrupt)
+    #expect(WorkKind.reschedule.bit == nil)
+    for k in WorkKind.allCases where k.workClass == .mustInterrupt { #expect(k.bit == nil) }
+}
+
+/// A machine of real atomics driven from one thread: the transitions' effects.
+struct Rig {
+    let p = HardwarePlatform(cpuCount: 3)
+    func cpu(_ c: Int, _ config: Config = Config()) -> CPUFlags<HardwarePlatform> { CPUFlags(platform: p, cpu: c, config: config) }
+}
+
+@Test func roundTripDefersAndPicksUpWork() {
+    let r = Rig()
+    defer { r.p.deallocate() }
+    let iso = r.cpu(1), hk = r.cpu(0)
+    #expect(r.p.word(1).mode == .kernel)
+    // In KERNEL the request must interrupt.
+    #expect(hk.request(.kernelTLBFlush, of: 1) == .interrupt(observed: r.p.word(1).raw))
+    iso.exitToUser()
+    #expect(r.p.word(1).mode == .user)
+    #expect(r.p.word(1).counter == 0, "the counter steps when the EQS is left, not entered")
+    #expect(hk.request(.kernelTLBFlush, of: 1) == .deferred)
+    #expect(hk.request(.syncCore, of: 1) == .deferred)
+    #expect(r.p.word(1).work == [.kernelTLBFlush, .syncCore])
+    let owed = iso.enterFromUser()
+    #expect(owed == [.kernelTLBFlush, .syncCore])
+    #expect(r.p.word(1) == CPUWord(mode: .kernel, counter: 1))
+    // Nothing owed the second time; the counter moved once per EQS left.
+    iso.exitToUser()
+    #expect(iso.enterFromUser() == [])
+    #expect(r.p.word(1).counter == 2)
+}
+
+@Test func lazyExitInterruptsAndKeepsCounter() {
+    let r = Rig()
+    defer { r.p.deallocate() }
+    let iso = r.cpu(1, Config(exitPolicy: .lazy)), hk = r.cpu(0)
+    iso.exitToUser()
+    #expect(r.p.word(1).mode == .indeterminate)
+    #expect(r.p.word(1).counter == 0)
+    if case .deferred = hk.request(.kernelTLBFlush, of: 1) { Issue.record("INDETERMINATE must not defer") }
+    #expect(iso.enterFromUser() == [])
+    #expect(r.p.word(1).mode == .kernel)
+}
+
+@Test func adaptivePromotesAfterAnIPI() {
+    let r = Rig()
+    defer { r.p.deallocate() }
+    let iso = r.cpu(1, Config(exitPolicy: .adaptive))
+    iso.exitToUser()
+    let frame = iso.irqEnter()
+    #expect(frame.interrupted == .indeterminate)
+    iso.irqExit(frame, wasIPI: true)
+    #expect(r.p.word(1).mode == .user)
+    let f2 = iso.irqEnter()
+    iso.irqExit(f2, wasIPI: false)
+    #expect(r.p.word(1).mode == .user, "a CPU interrupted in USER stays USER")
+    let lazy = r.cpu(2, Config(exitPolicy: .lazy))
+    lazy.exitToUser()
+    let f3 = lazy.irqEnter()
+    lazy.irqExit(f3, wasIPI: true)
+    #expect(r.p.word(2).mode == .indeterminate)
+}
+
+@Test func explicitRequestForUser() {
+    let r = Rig()
+    defer { r.p.deallocate() }
+    let lazy = r.cpu(1, Config(exitPolicy: .lazy))
+    lazy.exitToUser(forceUser: true)
+    #expect(r.p.word(1).mode == .user)
+    if case .interrupt = r.cpu(0).request(.syncCore, of: 1) { Issue.record("USER must defer") }
+    #expect(lazy.enterFromUser() == [.syncCore])
+}
+
+@Test func pollingIdleIsWokenByABit() {
+    let r = Rig()
+    defer { r.p.deallocate() }
+    let iso = r.cpu(1), hk = r.cpu(0)
+    iso.enterIdle(polling: false)
+    if case .deferred = hk.wake(1) { Issue.record("non-polling idle must be interrupted") }
+    _ = iso.exitIdle()
+    iso.enterIdle(polling: true)
+    #expect(hk.wake(1) == .deferred)
+    iso.pollIdle()  // returns at once: WAKE is set
+    #expect(iso.exitIdle() == [.wake])
+    #expect(r.p.word(1).polling == false)
+}
+
+@Test func nmiRestoresTheWordItReplaced() {
+    let r = Rig()
+    defer { r.p.deallocate() }
+    let iso = r.cpu(1), hk = r.cpu(0)
+    iso.exitToUser()
+    #expect(hk.queueCallback(3, for: 1) == .deferred)
+    let before = r.p.word(1)
+    let frame = iso.nmiEnter()
+    #expect(r.p.word(1).mode == .kernel)
+    if case .deferred = hk.request(.kernelTLBFlush, of: 1) { Issue.record("NMI in progress must not defer") }
+    iso.nmiExit(frame)
+    let after = r.p.word(1)
+    #expect(after.mode == before.mode)
+    #expect(after.work == before.work, "the callback bit the NMI could not run is still owed")
+    #expect(after.counter == before.counter + 1, "the NMI was a non-idle stretch of its own")
+}
+
+@Test func pinningHoldsAndRunsOnBehalf() {
+    let ran = ManagedAtomic<UInt64>(0)
+    let p = HardwarePlatform(cpuCount: 2) { ids, target, runner in
+        #expect(target == 1)
+        #expect(runner == 0)
+        ran.store(ids, ordering: .relaxed)
+    }
+    defer { p.deallocate() }
+    let iso = CPUFlags(platform: p, cpu: 1), hk = CPUFlags(platform: p, cpu: 0)
+    #expect(hk.tryPin(1) == false, "a CPU in KERNEL cannot be pinned")
+    iso.exitToUser()
+    try? hk.enqueueCallback(5, for: 1)
+    #expect(hk.runOnBehalf(of: 1))
+    #expect(ran.load(ordering: .relaxed) == 1 << 5)
+    #expect(p.word(1).work.contains(.pinned))
+    #expect(p.load(Location(.pinCount, 1), ordering: .relaxed) == 0)
+    // The stale PINNED bit costs the next entry one look at a zero count.
+    #expect(iso.enterFromUser() == [.pinned])
+}
+
+@Test func rcuCountsExtendedQuiescentStates() {
+    let r = Rig()
+    defer { r.p.deallocate() }
+    let gp = r.cpu(0), iso = r.cpu(1)
+    let snap = gp.rcuSample(1)
+    #expect(!gp.inExtendedQuiescentState(snap))
+    #expect(!gp.stoppedSince(snap, now: gp.rcuSample(1)), "same stretch (2a)")
+    iso.enterIdle(polling: false)
+    #expect(gp.stoppedSince(snap, now: gp.rcuSample(1)), "in an EQS now")
+    _ = iso.exitIdle()
+    #expect(gp.stoppedSince(snap, now: gp.rcuSample(1)), "flipped through idle: credited (3)")
+    let noCounter = r.cpu(0, Config(mutations: .noRCUCounter))
+    #expect(!noCounter.stoppedSince(snap, now: noCounter.rcuSample(1)), "the mutant misses the flip")
+    // A grace period with every other CPU in an EQS returns at once.
+    iso.exitToUser()
+    r.cpu(2).enterIdle(polling: false)
+    gp.gracePeriod()
+}

@@ -1,0 +1,156 @@
+import CPUFlags
+import Testing
+
+@testable import Explorer
+
+/// The correct protocol passes every standard scenario under every memory model.
+@Test(arguments: Scenario.standard, MemoryModel.allCases)
+func standardScenarioHolds(_ scenario: Scenario, _ model: MemoryModel) {
+    let r = Explorer(scenario: scenario, model: model).run()
+    #expect(r.violation == nil, "\(scenario.name) \(model): \(r.counterexample?.timeline() ?? "")")
+    #expect(r.incomplete == nil)
+    #expect(r.states > 1)
+    #expect(r.executions >= 1)
+    for (_, verdict) in r.invariants { #expect(verdict == "ok") }
+}
+
+/// A mutant, the scenario that exposes it, the weakest model that does, and the
+/// invariant it breaks.
+struct MutantCase: CustomTestStringConvertible, Sendable {
+    var name: String
+    var scenario: String
+    var caughtUnder: MemoryModel
+    var invariant: Violation.Invariant
+    var testDescription: String { name }
+    var mutation: Mutations { Mutations.named.first { $0.name == name }!.mutation }
+}
+
+let mutantCases: [MutantCase] = [
+    .init(name: "pin-sketch-literal", scenario: "pin", caughtUnder: .sc, invariant: .pinExclusion),
+    .init(name: "remote-plain-store", scenario: "tlb-flush", caughtUnder: .sc, invariant: .noLostWork),
+    .init(name: "entry-load-then-store", scenario: "tlb-flush", caughtUnder: .sc, invariant: .noLostWork),
+    .init(name: "exit-store-relaxed", scenario: "rcu", caughtUnder: .pso, invariant: .rcuSafety),
+    .init(name: "no-rcu-counter", scenario: "rcu-idle", caughtUnder: .sc, invariant: .rcuSafety),
+    .init(name: "indeterminate-deferrable", scenario: "lazy-adaptive", caughtUnder: .sc, invariant: .noLostWork),
+    .init(name: "work-after-kernel-code", scenario: "tlb-flush", caughtUnder: .sc, invariant: .noStaleTranslation),
+    .init(name: "nmi-stale-restore", scenario: "nmi", caughtUnder: .sc, invariant: .noLostWork),
+    .init(name: "unpin-before-work-ends", scenario: "pin", caughtUnder: .sc, invariant: .pinExclusion),
+    .init(name: "pin-no-fence", scenario: "pin-dekker", caughtUnder: .tso, invariant: .pinExclusion),
+    .init(name: "grace-period-no-fence", scenario: "rcu", caughtUnder: .tso, invariant: .rcuSafety),
+    .init(name: "pin-flag-before-count", scenario: "pin", caughtUnder: .sc, invariant: .pinExclusion),
+    .init(name: "indeterminate-rcu-idle", scenario: "rcu-lazy", caughtUnder: .tso, invariant: .rcuSafety),
+    .init(name: "entry-exchange", scenario: "nmi", caughtUnder: .sc, invariant: .noLostWork),
+]
+
+@Test func everyNamedMutantHasACase() {
+    #expect(Set(mutantCases.map(\.name)) == Set(Mutations.named.map(\.name)))
+    #expect(mutantCases.count >= 10)
+}
+
+/// Each mutant is rejected, with a counterexample, under the model named for it...
+@Test(arguments: mutantCases)
+func mutantIsRejected(_ m: MutantCase) throws {
+    var s = try #require(Scenario.named(m.scenario))
+    s.config.mutations = m.mutation
+    let r = Explorer(scenario: s, model: m.caughtUnder).run()
+    let v = try #require(r.violation, "\(m.name) was not caught in \(m.scenario) under \(m.caughtUnder)")
+    #expect(v.invariant == m.invariant, "\(m.name): \(v)")
+    let cx = try #require(r.counterexample)
+    #expect(!cx.events.isEmpty)
+    #expect(cx.moves.count >= 2)
+    let timeline = cx.timeline()
+    #expect(timeline.contains("cpu0") && timeline.contains("cpu1"))
+    #expect(timeline.contains(v.message))
+    // The same scenario passes without the mutation under the same model.
+    var clean = s
+    clean.config.mutations = []
+    #expect(Explorer(scenario: clean, model: m.caughtUnder).run().violation == nil)
+}
+
+/// ...and the ones that need a weaker model are not caught under a stronger one: this
+/// is what "needs TSO" (or PSO) in the README means.
+@Test(arguments: mutantCases.filter { $0.caughtUnder != .sc })
+func mutantNeedsWeakerModel(_ m: MutantCase) throws {
+    var s = try #require(Scenario.named(m.scenario))
+    s.config.mutations = m.mutation
+    #expect(Explorer(scenario: s, model: .sc).run().violation == nil)
+    if m.caughtUnder == .pso {
+        #expect(Explorer(scenario: s, model: .tso).run().violation == nil)
+    }
+}
+
+/// Counterexamples are shortest: breadth-first search finds no shorter path, so
+/// removing the last move must leave a state where the violation has not happened.
+@Test func counterexampleIsReplayable() throws {
+    var s = try #require(Scenario.named("tlb-flush"))
+    s.config.mutations = .entryLoadThenStore
+    let a = Explorer(scenario: s, model: .sc).run()
+    let b = Explorer(scenario: s, model: .sc).run()
+    #expect(a.counterexample?.moves == b.counterexample?.moves)
+    #expect(a.states == b.states)
+}
+
+// MARK: Litmus tests of the memory models (the checker's own gaps, loom style)
+
+func litmus(_ programs: [[Op]], forbidden: [Int]) -> Scenario {
+    Scenario(name: "litmus", summary: "", programs: programs, start: [.kernel, .kernel], covers: [],
+             litmusForbidden: forbidden)
+}
+
+/// Store buffering: x = 1; r0 = y || y = 1; r1 = x. r0 = r1 = 0 (each CPU's outcome
+/// 0b10) needs store buffers.
+@Test func storeBufferingIsReachableOnlyUnderTSO() {
+    let sb = litmus([[.litmusStore(cell: 0, release: false), .litmusLoad(cell: 1)],
+                     [.litmusStore(cell: 1, release: false), .litmusLoad(cell: 0)]], forbidden: [0b10, 0b10])
+    #expect(Explorer(scenario: sb, model: .sc).run().violation == nil)
+    #expect(Explorer(scenario: sb, model: .tso).run().violation?.invariant == .litmusOutcome)
+    #expect(Explorer(scenario: sb, model: .pso).run().violation?.invariant == .litmusOutcome)
+    let fenced = litmus([[.litmusStore(cell: 0, release: false), .litmusFence, .litmusLoad(cell: 1)],
+                         [.litmusStore(cell: 1, release: false), .litmusFence, .litmusLoad(cell: 0)]], forbidden: [0b10, 0b10])
+    #expect(Explorer(scenario: fenced, model: .tso).run().violation == nil)
+    #expect(Explorer(scenario: fenced, model: .pso).run().violation == nil)
+}
+
+/// Message passing: data = 1; flag = 1 || r1 = flag; r0 = data. Seeing the flag (1) but
+/// not the data (0), outcome 0b110 on CPU 1, needs store-store reordering: reachable
+/// under PSO with a relaxed flag store only.
+@Test func messagePassingBreaksOnlyUnderPSOWithoutRelease() {
+    func mp(release: Bool) -> Scenario {
+        litmus([[.litmusStore(cell: 0, release: false), .litmusStore(cell: 1, release: release)],
+                [.litmusLoad(cell: 1), .litmusLoad(cell: 0)]], forbidden: [1, 0b110])
+    }
+    #expect(Explorer(scenario: mp(release: false), model: .sc).run().violation == nil)
+    #expect(Explorer(scenario: mp(release: false), model: .tso).run().violation == nil)
+    #expect(Explorer(scenario: mp(release: false), model: .pso).run().violation?.invariant == .litmusOutcome)
+    #expect(Explorer(scenario: mp(release: true), model: .pso).run().violation == nil)
+}
+
+/// Sanity: the outcome a litmus test forbids is reachable at all (so the tests above
+/// can fail): under SC, SB's other outcomes occur, e.g. both CPUs see 1.
+@Test func litmusOutcomesAreObserved() {
+    let sb = litmus([[.litmusStore(cell: 0, release: false), .litmusLoad(cell: 1)],
+                     [.litmusStore(cell: 1, release: false), .litmusLoad(cell: 0)]], forbidden: [0b11, 0b11])
+    #expect(Explorer(scenario: sb, model: .sc).run().violation?.invariant == .litmusOutcome)
+}
+
+@Test func resizedScenariosHold() throws {
+    for name in ["tlb-flush", "pin", "rcu"] {
+        let s = try #require(Scenario.named(name)).withCPUs(3)
+        #expect(s.cpuCount == 3)
+        #expect(s.problem() == nil)
+        #expect(Explorer(scenario: s, model: .tso).run().violation == nil, "\(s.name)")
+    }
+}
+
+@Test func limitsAreReported() throws {
+    var limits = Limits()
+    limits.statesMax = 10
+    let r = Explorer(scenario: try #require(Scenario.named("nmi")), model: .sc, limits: limits).run()
+    #expect(r.incomplete != nil)
+    #expect(!r.passed)
+}
+
+@Test func malformedScenarioIsExplained() {
+    let s = Scenario(name: "bad", summary: "", programs: [[.wake(target: 7)], []], start: [.kernel, .user], covers: [])
+    #expect(s.problem()?.contains("bad target") == true)
+}
