@@ -27,7 +27,6 @@ public struct HardwarePlatform: Platform, @unchecked Sendable {
     /// when done.
     public init(cpuCount: Int, onCallbacks: (@Sendable (UInt64, Int, Int) -> Void)? = nil) {
         precondition(cpuCount > 0 && cpuCount <= 4096, "cpuCount \(cpuCount) outside 1...4096")
-        precondition(UInt16(1).littleEndian == 1 && 1.littleEndian == 1, "storeStatusByte assumes little-endian")
         self.cpuCount = cpuCount
         let n = cpuCount * Self.lineWords
         base = .allocate(capacity: n)
@@ -60,14 +59,8 @@ public struct HardwarePlatform: Platform, @unchecked Sendable {
         else if ordering == .releasing { a.store(value, ordering: .releasing) }
         else { a.store(value, ordering: .sequentiallyConsistent) }
     }
-    @inlinable public func storeStatusByte(_ byte: UInt8, of cpu: Int, ordering: AtomicStoreOrdering) {
-        // Little-endian: byte 0 of the word is bits 0...7.
-        let p = UnsafeMutableRawPointer(base + cpu * Self.lineWords + Int(Cell.word.rawValue))
-        let a = UnsafeAtomic<UInt8>(at: p.assumingMemoryBound(to: UInt8.AtomicRepresentation.self))
-        if ordering == .relaxed { a.store(byte, ordering: .relaxed) }
-        else if ordering == .releasing { a.store(byte, ordering: .releasing) }
-        else { a.store(byte, ordering: .sequentiallyConsistent) }
-    }
+    @inlinable public func loadPrivate(_ at: Location) -> UInt64 { atomic(at).load(ordering: .relaxed) }
+    @inlinable public func storePrivate(_ value: UInt64, at: Location) { atomic(at).store(value, ordering: .relaxed) }
     @inlinable public func exchange(_ value: UInt64, at: Location, ordering: AtomicUpdateOrdering) -> UInt64 {
         let a = atomic(at)
         switch ordering {

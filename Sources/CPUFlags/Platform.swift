@@ -10,12 +10,16 @@ public enum Cell: UInt8, Hashable, Sendable, CaseIterable, CustomStringConvertib
     /// fetch-or and taken all at once with exchange (the `llist_add`/`llist_del_all`
     /// shape, over a bounded id space of 64).
     case callbacks = 2
+    /// The owner's private copy of its RCU counter (as a word with that counter).
+    /// Never read by another CPU.
+    case counter = 3
 
     public var description: String {
         switch self {
         case .word: return "word"
         case .pinCount: return "pins"
         case .callbacks: return "cbq"
+        case .counter: return "ctr"
         }
     }
 }
@@ -54,11 +58,11 @@ public protocol Platform {
 
     func load(_ at: Location, ordering: AtomicLoadOrdering) throws(Interrupt) -> UInt64
     func store(_ value: UInt64, at: Location, ordering: AtomicStoreOrdering) throws(Interrupt)
-    /// Stores `byte` into the status byte (bits 0...7) of `cpu`'s word, leaving the other
-    /// bytes alone: a one-byte store into the 64-bit word that others update with
-    /// 64-bit atomics. Mixed-size, but single-copy atomic on x86 and the shape the
-    /// kernel's qspinlock uses (byte store of `locked`, word cmpxchg of the rest).
-    func storeStatusByte(_ byte: UInt8, of cpu: Int, ordering: AtomicStoreOrdering) throws(Interrupt)
+    /// Owner-private cells (`Cell.counter`): only the owning CPU reads or writes them,
+    /// so plain accesses with no ordering. A model need not make them scheduling
+    /// points: nothing else can observe them.
+    func loadPrivate(_ at: Location) throws(Interrupt) -> UInt64
+    func storePrivate(_ value: UInt64, at: Location) throws(Interrupt)
     func exchange(_ value: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Interrupt) -> UInt64
     func compareExchange(
         expected: UInt64, desired: UInt64, at: Location, ordering: AtomicUpdateOrdering

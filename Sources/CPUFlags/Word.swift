@@ -6,7 +6,7 @@
 /// +------------------------------+----------+--+--+--+--+--+-----------------+------+--+----+
 /// |   RCU counter (24 bits)      | reserved |WK|PN|CB|SC|TL|    reserved     | rsv  |PL|mode|
 /// +------------------------------+----------+--+--+--+--+--+-----------------+------+--+----+
-///  \_ status: owner only _______/ \___ work: any CPU may set (CAS) ___/       \_ status byte_/
+///  \_ status: owner only _______/ \___ work: any CPU may set (CAS) ___/    \_ status: owner only_/
 ///
 ///  mode  KERNEL 0, USER 1, IDLE 2, INDETERMINATE 3      (status byte: owner only)
 ///  PL    polling idle: a remote may wake this CPU by setting WK instead of an IPI
@@ -23,10 +23,10 @@
 /// IDLE). So while the mode is KERNEL or INDETERMINATE nobody but the owner writes the
 /// word, and the owner may use plain stores.
 ///
-/// Why these positions: entering an EQS writes only the status byte (a one-byte store,
-/// no read of the word and no read-modify-write); leaving it is one fetch-add that
-/// subtracts the known mode bits and adds one to the counter. The counter sits at the
-/// top so that its carry falls off bit 63 instead of into a work bit.
+/// Why these positions: leaving an EQS is one fetch-add that subtracts the known mode
+/// bits and adds one to the counter; the counter sits at the top so that its carry
+/// falls off bit 63 instead of into a work bit. Entering one is a plain store of the
+/// whole word, built from the owner's private copy of its status (no read of the word).
 public struct CPUWord: Hashable, Sendable, CustomStringConvertible {
     public var raw: UInt64
 
@@ -38,7 +38,7 @@ public struct CPUWord: Hashable, Sendable, CustomStringConvertible {
     @inlinable public static var modeShift: UInt64 { 0 }
     @inlinable public static var modeMask: UInt64 { 0b11 }
     @inlinable public static var pollingBit: UInt64 { 1 << 2 }
-    /// The byte the owner stores on its way into user mode or idle.
+    /// The low byte, holding mode and polling.
     @inlinable public static var statusByteMask: UInt64 { 0xFF }
     @inlinable public static var workShift: UInt64 { 32 }
     @inlinable public static var workMask: UInt64 { UInt64(Work.all.rawValue) << workShift }
@@ -76,8 +76,7 @@ public struct CPUWord: Hashable, Sendable, CustomStringConvertible {
     @inlinable public var counter: UInt32 {
         UInt32((raw & CPUWord.counterMask) >> CPUWord.counterShift)
     }
-    /// Mode and polling: the value of the status byte.
-    @inlinable public var statusByte: UInt8 { UInt8(truncatingIfNeeded: raw & CPUWord.statusByteMask) }
+
     @inlinable public var work: Work {
         Work(rawValue: UInt32(truncatingIfNeeded: (raw & CPUWord.workMask) >> CPUWord.workShift))
     }

@@ -69,6 +69,7 @@ public struct Explorer {
             // Isolated CPUs starting in USER have been there a while: counter 1.
             let word = CPUWord(mode: mode, counter: mode.isRCUIdle ? 1 : 0)
             memory[map.address(Location(.word, c))] = word.raw
+            memory[map.address(Location(.counter, c))] = word.raw
             let inUser = mode == .user || mode == .indeterminate
             cpus.append(CPUState(
                 frames: [Frame(kind: .task)],
@@ -108,7 +109,7 @@ public struct Explorer {
                 m.cpu = c
                 m.frameName = "memory"
                 m.opName = "store buffer"
-                m.trace("drain \(m.map.name(Int(e.address)))\(e.mask == ~0 ? "" : ".status") to memory: now \(m.map.render(Int(e.address), m.state.memory[Int(e.address)]))")
+                m.trace("drain \(m.map.name(Int(e.address))) = \(m.map.render(Int(e.address), e.value)) to memory")
             }
             return .next(m.state)
         case .ipi(let c):
@@ -140,10 +141,10 @@ public struct Explorer {
         m.performedLive = false
         m.recorded = frame.replay
         m.suspendedInterruptible = false
-        m.attemptingInterruptible = false
         m.frameName = "\(frame.kind)"
         var regs = frame.regs
         let op: Op? = frame.kind == .task ? scenario.programs[c][Int(frame.pc)] : nil
+        m.attemptingInterruptible = op?.irqsOn ?? false
         m.opName = op?.description ?? {
             switch frame.kind {
             case .ipi: return "ipi_handler"

@@ -89,10 +89,6 @@ final class Machine: Platform {
         guard tracing else { return }
         let sb = state.buffers[cpu].map { e -> String in
             let a = Int(e.address)
-            if e.mask != ~0 {
-                let w = CPUWord(raw: e.value)
-                return "\(map.name(a)).status=\(w.mode)\(w.polling ? "+poll" : "")\(e.release ? "(rel)" : "")"
-            }
             return "\(map.name(a))=\(map.render(a, e.value))\(e.release ? "(rel)" : "")"
         }
         events.append(Event(step: stepNumber, cpu: cpu, frame: frameName, op: opName, action: action(), storeBuffer: sb))
@@ -130,14 +126,13 @@ final class Machine: Platform {
 
     // MARK: Memory under the model
 
-    /// This CPU's view: memory with its own buffered stores applied, oldest first
-    /// (store-to-load forwarding, byte-granular for status-byte stores).
+    /// This CPU's view: its newest buffered store to `a` (store-to-load forwarding),
+    /// else memory.
     func read(_ a: Int) -> UInt64 {
-        var v = state.memory[a]
         if model != .sc {
-            for e in state.buffers[cpu] where Int(e.address) == a { v = (v & ~e.mask) | (e.value & e.mask) }
+            for e in state.buffers[cpu].reversed() where Int(e.address) == a { return e.value }
         }
-        return v
+        return state.memory[a]
     }
 
     func apply(_ e: BufferedStore) { state.apply(e) }
@@ -147,8 +142,8 @@ final class Machine: Platform {
         state.buffers[cpu].removeAll()
     }
 
-    func write(_ a: Int, _ v: UInt64, release: Bool, seqCst: Bool, mask: UInt64 = ~0) throws(Suspend) {
-        let e = BufferedStore(address: Int32(a), value: v, release: release, mask: mask)
+    func write(_ a: Int, _ v: UInt64, release: Bool, seqCst: Bool) throws(Suspend) {
+        let e = BufferedStore(address: Int32(a), value: v, release: release)
         if model == .sc {
             apply(e)
             return
@@ -212,8 +207,9 @@ final class Machine: Platform {
     /// A wait on ghost state (a requester waiting for its IPIs): one access, enabled
     /// only when `condition` holds.
     func ghostWait(_ what: String, _ condition: () -> Bool) throws(Suspend) {
+        let was = attemptingInterruptible
         attemptingInterruptible = true
-        defer { attemptingInterruptible = false }
+        defer { attemptingInterruptible = was }
         _ = try access { () throws(Suspend) -> UInt64 in
             guard condition() else { throw .blocked(what) }
             trace(what)
@@ -251,13 +247,27 @@ final class Machine: Platform {
         }
     }
 
-    func storeStatusByte(_ byte: UInt8, of c: Int, ordering: AtomicStoreOrdering) throws(Suspend) {
-        let a = map.address(Location(.word, c))
-        _ = try access { () throws(Suspend) -> UInt64 in
-            try write(a, UInt64(byte), release: ordering != .relaxed, seqCst: ordering == .sequentiallyConsistent, mask: CPUWord.statusByteMask)
-            let o = ordering == .relaxed ? "relaxed" : ordering == .releasing ? "release" : "seq_cst"
-            let shown = CPUWord(raw: UInt64(byte))
-            trace("store byte word[\(c)].status = \(shown.mode)\(shown.polling ? "+poll" : "") (\(o))")
+    /// Owner-private cells are not scheduling points (nobody else can observe them),
+    /// but their values go through the replay log like any other access.
+    func silent(_ body: () -> UInt64) -> UInt64 {
+        if position < replay.count {
+            let v = replay[position]
+            position += 1
+            return v
+        }
+        let v = body()
+        recorded.append(v)
+        position += 1
+        return v
+    }
+
+    func loadPrivate(_ at: Location) throws(Suspend) -> UInt64 {
+        silent { state.memory[map.address(at)] }
+    }
+
+    func storePrivate(_ value: UInt64, at: Location) throws(Suspend) {
+        _ = silent {
+            state.memory[map.address(at)] = value
             return 0
         }
     }

@@ -31,33 +31,40 @@ public struct Limits: Hashable, Sendable, Codable {
 /// Addresses of model memory: the core's per-CPU cells, then the harness's own.
 struct AddressMap: Hashable {
     let cpuCount: Int
+    var cells: Int { Cell.allCases.count * cpuCount }
     func address(_ l: Location) -> Int { Int(l.cell.rawValue) * cpuCount + l.cpu }
     /// The kernel page-table entry whose translation CPUs cache (its value = version).
-    var pte: Int { 3 * cpuCount }
+    var pte: Int { cells }
     /// Patchable kernel text (its value = version).
-    var text: Int { 3 * cpuCount + 1 }
+    var text: Int { cells + 1 }
     /// The RCU-protected pointer (its value = the object id it points to).
-    var rcuPointer: Int { 3 * cpuCount + 2 }
+    var rcuPointer: Int { cells + 2 }
     /// A field of RCU-protected object `k` (k in 0..<2) that readers write.
-    func objectField(_ k: Int) -> Int { 3 * cpuCount + 3 + k }
-    var count: Int { 3 * cpuCount + 5 }
+    func objectField(_ k: Int) -> Int { cells + 3 + k }
+    var count: Int { cells + 5 }
 
     func name(_ a: Int) -> String {
-        if a < 3 * cpuCount {
+        if a < cells {
             let cell = Cell(rawValue: UInt8(a / cpuCount))!
             return Location(cell, a % cpuCount).description
         }
-        switch a - 3 * cpuCount {
+        switch a - cells {
         case 0: return "pte"
         case 1: return "text"
         case 2: return "rcu_ptr"
-        default: return "obj\(a - 3 * cpuCount - 3).field"
+        default: return "obj\(a - cells - 3).field"
         }
     }
 
     func render(_ a: Int, _ v: UInt64) -> String {
-        if a < cpuCount { return CPUWord(raw: v).description }
-        if a >= cpuCount * 2 && a < cpuCount * 3 { return "0b" + String(v, radix: 2) }
+        if a < cells {
+            switch Cell(rawValue: UInt8(a / cpuCount))! {
+            case .word: return CPUWord(raw: v).description
+            case .counter: return "#\(CPUWord(raw: v).counter)"
+            case .callbacks: return "0b" + String(v, radix: 2)
+            case .pinCount: return String(v)
+            }
+        }
         return String(v)
     }
 }

@@ -46,6 +46,18 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
     case litmusLoad(cell: Int)
     case litmusFence
 
+    /// Whether the op runs with IRQs on, so that IPIs and timer IRQs may be taken between
+    /// its accesses. Entry, exit and idle transitions run with IRQs off; ordinary kernel
+    /// code (housekeeping work, RCU readers, waits for IPIs) and polling idle with IRQs on.
+    public var irqsOn: Bool {
+        switch self {
+        case .exitToUser, .enterFromUser, .enterIdle, .exitIdle, .kernelAccess, .runText: return false
+        case .litmusStore, .litmusLoad, .litmusFence: return false
+        case .pollIdle, .rcuReader, .flushKernelTLB, .patchText, .queueCallback, .runOnBehalf, .wake, .interrupt, .synchronizeRCU:
+            return true
+        }
+    }
+
     public var description: String {
         switch self {
         case .exitToUser: return "exit_to_user"
@@ -250,6 +262,21 @@ extension Scenario {
             summary: "two housekeeping CPUs flush and patch concurrently against one isolated CPU",
             programs: [[.flushKernelTLB], [.enterFromUser, .kernelAccess, .runText, .exitToUser], [.patchText]],
             start: [.kernel, .user, .kernel], covers: [5]),
+        Scenario(
+            name: "isolated-mix",
+            summary: "one isolated CPU against flush + pin on one housekeeping CPU and a patch on another, NMI anywhere",
+            programs: [[.flushKernelTLB, .runOnBehalf(target: 1, id: 0)],
+                       [.enterFromUser, .kernelAccess, .runText],
+                       [.patchText]],
+            start: [.kernel, .user, .kernel], nmis: [0, 1, 0], covers: [3, 4, 5, 9, 10, 11]),
+        Scenario(
+            name: "four-cpus",
+            summary: "one flush gathered over three isolated CPUs, each entering the kernel once",
+            programs: [[.flushKernelTLB],
+                       [.enterFromUser, .kernelAccess],
+                       [.enterFromUser, .kernelAccess],
+                       [.enterFromUser, .kernelAccess]],
+            start: [.kernel, .user, .user, .user], covers: [5]),
     ]
 
     public static func named(_ name: String) -> Scenario? { standard.first { $0.name == name } }

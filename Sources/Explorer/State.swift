@@ -96,10 +96,7 @@ struct MachineState: Hashable {
     var cpus: [CPUState]
     var ghost: GlobalGhost
 
-    mutating func apply(_ e: BufferedStore) {
-        let a = Int(e.address)
-        memory[a] = (memory[a] & ~e.mask) | (e.value & e.mask)
-    }
+    mutating func apply(_ e: BufferedStore) { memory[Int(e.address)] = e.value }
 }
 
 /// A choice the explorer makes at a state.
@@ -131,6 +128,4 @@ struct BufferedStore: Hashable {
     var address: Int32
     var value: UInt64
     var release: Bool
-    /// The bytes it writes (all ones, or 0xFF for a status-byte store).
-    var mask: UInt64 = ~0
 }

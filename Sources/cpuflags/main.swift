@@ -196,9 +196,65 @@ struct Scenarios: ParsableCommand {
 }
 
 struct Mutants: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the named wrong variants of the protocol.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the named wrong variants of the protocol; with --run, show the explorer rejecting each.")
+
+    @Flag(name: .customLong("run"), help: "Run each mutant in its scenario under every model: rejected under the one that catches it and weaker ones, passing under stronger ones.")
+    var runThem = false
+
+    @Flag(name: .long, help: "With --run: print each counterexample timeline.")
+    var timelines = false
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
     func run() throws {
-        for (name, _) in Mutations.named { print(name) }
+        if !runThem {
+            if json {
+                let rows = MutantCase.catalog.map { ["name": $0.name, "summary": $0.summary, "scenario": $0.scenario,
+                                                     "caughtUnder": $0.caughtUnder.rawValue, "invariant": $0.invariant.rawValue] }
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(data: try enc.encode(rows), encoding: .utf8)!)
+                return
+            }
+            for m in MutantCase.catalog {
+                print("\(m.name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(m.summary)")
+                print("\(String(repeating: " ", count: 27))caught in \(m.scenario) under \(m.caughtUnder.description) (\(m.invariant.rawValue))")
+            }
+            return
+        }
+        var ok = true
+        var reports: [Report] = []
+        if !json { print("mutant                     scenario       SC        TSO       PSO       broken invariant") }
+        for m in MutantCase.catalog {
+            var cells: [String] = []
+            var broken = ""
+            for model in MemoryModel.allCases {
+                let r = m.run(model: model)
+                reports.append(r)
+                let expectCaught = MemoryModel.allCases.firstIndex(of: model)! >= MemoryModel.allCases.firstIndex(of: m.caughtUnder)!
+                let caught = r.violation != nil
+                if caught != expectCaught { ok = false }
+                cells.append(caught ? "rejected" : "passes")
+                if let v = r.violation, model == m.caughtUnder {
+                    broken = v.invariant.rawValue
+                    if timelines && !json, let cx = r.counterexample { print(cx.timeline()) }
+                }
+            }
+            if !json {
+                print([m.name.padding(toLength: 26, withPad: " ", startingAt: 0), m.scenario.padding(toLength: 14, withPad: " ", startingAt: 0)]
+                      .joined(separator: " ") + " " + cells.map { $0.padding(toLength: 9, withPad: " ", startingAt: 0) }.joined(separator: " ") + " " + broken)
+            }
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(data: try enc.encode(reports), encoding: .utf8)!)
+        } else {
+            print(ok ? "every mutant rejected under the model that catches it and the weaker ones, and passes under the stronger ones" : "UNEXPECTED: a mutant was caught or missed against its catalog entry")
+        }
+        if !ok { throw ExitCode(1) }
     }
 }
 

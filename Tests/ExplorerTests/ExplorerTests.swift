@@ -14,33 +14,7 @@ func standardScenarioHolds(_ scenario: Scenario, _ model: MemoryModel) {
     for (_, verdict) in r.invariants { #expect(verdict == "ok") }
 }
 
-/// A mutant, the scenario that exposes it, the weakest model that does, and the
-/// invariant it breaks.
-struct MutantCase: CustomTestStringConvertible, Sendable {
-    var name: String
-    var scenario: String
-    var caughtUnder: MemoryModel
-    var invariant: Violation.Invariant
-    var testDescription: String { name }
-    var mutation: Mutations { Mutations.named.first { $0.name == name }!.mutation }
-}
-
-let mutantCases: [MutantCase] = [
-    .init(name: "pin-sketch-literal", scenario: "pin", caughtUnder: .sc, invariant: .pinExclusion),
-    .init(name: "remote-plain-store", scenario: "tlb-flush", caughtUnder: .sc, invariant: .noLostWork),
-    .init(name: "entry-load-then-store", scenario: "tlb-flush", caughtUnder: .sc, invariant: .noLostWork),
-    .init(name: "exit-store-relaxed", scenario: "rcu", caughtUnder: .pso, invariant: .rcuSafety),
-    .init(name: "no-rcu-counter", scenario: "rcu-idle", caughtUnder: .sc, invariant: .rcuSafety),
-    .init(name: "indeterminate-deferrable", scenario: "lazy-adaptive", caughtUnder: .sc, invariant: .noLostWork),
-    .init(name: "work-after-kernel-code", scenario: "tlb-flush", caughtUnder: .sc, invariant: .noStaleTranslation),
-    .init(name: "nmi-stale-restore", scenario: "nmi", caughtUnder: .sc, invariant: .noLostWork),
-    .init(name: "unpin-before-work-ends", scenario: "pin", caughtUnder: .sc, invariant: .pinExclusion),
-    .init(name: "pin-no-fence", scenario: "pin-dekker", caughtUnder: .tso, invariant: .pinExclusion),
-    .init(name: "grace-period-no-fence", scenario: "rcu", caughtUnder: .tso, invariant: .rcuSafety),
-    .init(name: "pin-flag-before-count", scenario: "pin", caughtUnder: .sc, invariant: .pinExclusion),
-    .init(name: "indeterminate-rcu-idle", scenario: "rcu-lazy", caughtUnder: .tso, invariant: .rcuSafety),
-    .init(name: "entry-exchange", scenario: "nmi", caughtUnder: .sc, invariant: .noLostWork),
-]
+let mutantCases = MutantCase.catalog
 
 @Test func everyNamedMutantHasACase() {
     #expect(Set(mutantCases.map(\.name)) == Set(Mutations.named.map(\.name)))
@@ -52,7 +26,7 @@ let mutantCases: [MutantCase] = [
 func mutantIsRejected(_ m: MutantCase) throws {
     var s = try #require(Scenario.named(m.scenario))
     s.config.mutations = m.mutation
-    let r = Explorer(scenario: s, model: m.caughtUnder).run()
+    let r = m.run()
     let v = try #require(r.violation, "\(m.name) was not caught in \(m.scenario) under \(m.caughtUnder)")
     #expect(v.invariant == m.invariant, "\(m.name): \(v)")
     let cx = try #require(r.counterexample)
