@@ -94,16 +94,6 @@ public struct HardwarePlatform: Platform, @unchecked Sendable {
         default: return a.loadThenWrappingIncrement(by: delta, ordering: .sequentiallyConsistent)
         }
     }
-    @inlinable public func fetchAnd(_ bits: UInt64, at: Location, ordering: AtomicUpdateOrdering) -> UInt64 {
-        let a = atomic(at)
-        switch ordering {
-        case .relaxed: return a.loadThenBitwiseAnd(with: bits, ordering: .relaxed)
-        case .acquiring: return a.loadThenBitwiseAnd(with: bits, ordering: .acquiring)
-        case .releasing: return a.loadThenBitwiseAnd(with: bits, ordering: .releasing)
-        case .acquiringAndReleasing: return a.loadThenBitwiseAnd(with: bits, ordering: .acquiringAndReleasing)
-        default: return a.loadThenBitwiseAnd(with: bits, ordering: .sequentiallyConsistent)
-        }
-    }
     @inlinable public func fetchOr(_ bits: UInt64, at: Location, ordering: AtomicUpdateOrdering) -> UInt64 {
         let a = atomic(at)
         switch ordering {

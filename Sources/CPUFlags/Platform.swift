@@ -69,8 +69,6 @@ public protocol Platform {
     ) throws(Interrupt) -> (exchanged: Bool, original: UInt64)
     /// Wrapping add; returns the original value.
     func fetchAdd(_ delta: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Interrupt) -> UInt64
-    /// Bitwise and; returns the original value.
-    func fetchAnd(_ bits: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Interrupt) -> UInt64
     /// Bitwise or; returns the original value.
     func fetchOr(_ bits: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Interrupt) -> UInt64
     /// A full fence (`smp_mb()`, `mfence`).

@@ -306,15 +306,6 @@ final class Machine: Platform {
         }
     }
 
-    func fetchAnd(_ bits: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Suspend) -> UInt64 {
-        let a = map.address(at)
-        return try access { () throws(Suspend) -> UInt64 in
-            let old = rmw(a) { $0 & bits }
-            trace("fetch_and \(at): \(map.render(a, old)) -> \(map.render(a, old & bits))")
-            return old
-        }
-    }
-
     func fetchOr(_ bits: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Suspend) -> UInt64 {
         let a = map.address(at)
         return try access { () throws(Suspend) -> UInt64 in
