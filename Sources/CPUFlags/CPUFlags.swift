@@ -10,7 +10,7 @@ import Atomics
 ///
 /// The promise to the kernel: work deferred to a CPU is run by that CPU before any
 /// ordinary kernel code runs there (`Platform.kernelCodeBegins`), at the cost of one
-/// exchange per user round trip.
+/// atomic read-modify-write per user round trip.
 public struct CPUFlags<P: Platform> {
     public let platform: P
     public let cpu: Int
@@ -29,18 +29,19 @@ public struct CPUFlags<P: Platform> {
 
     /// The owner's RCU counter, read from its private copy instead of the shared word:
     /// a load of the word right after the entry's locked RMW costs the round trip
-    /// about 2x on x86 (measured with Benchmarks/run.sh), and a one-byte store of the
-    /// mode alone (no counter needed) about 3x (a partial store the next 64-bit RMW
-    /// cannot forward from). Only this CPU (task, IRQ, NMI) touches the copy; it
+    /// about 1.9x on x86, and a one-byte store of the mode alone (no counter needed)
+    /// about 2.6x (a partial store the next 64-bit RMW cannot forward from); measured
+    /// by Benchmarks/layout-costs.c. Only this CPU (task, IRQ, NMI) touches the copy; it
     /// changes only where the counter does (leaving an EQS).
     @inlinable func ownCounter() throws(P.Interrupt) -> UInt32 {
         CPUWord(raw: try platform.loadPrivate(Location(.counter, cpu))).counter
     }
 
     /// The owner's current word, for the paths that need its mode (lazy entry, idle
-    /// exit, IRQ and NMI entry). Relaxed: the status bits are written only by this CPU,
-    /// so the load returns what it last stored (forwarded from its store buffer if need
-    /// be); remotes may be adding work bits, which these paths do not rely on.
+    /// exit, IRQ entry). Relaxed: the status bits are written only by this CPU, so the
+    /// load returns what it last stored (forwarded from its store buffer if need be);
+    /// remotes may be adding work bits, which these paths do not rely on. It orders
+    /// nothing for anyone else.
     @inlinable func ownWord() throws(P.Interrupt) -> CPUWord {
         CPUWord(raw: try platform.load(own, ordering: .relaxed))
     }
@@ -67,7 +68,9 @@ public struct CPUFlags<P: Platform> {
         // load: RCU requirement (1a), paired with the acquire in `rcuSample`. A plain
         // store is enough (no RMW) because remotes add work only while the mode is
         // USER or IDLE, never while it is KERNEL as it is now. An NMI that lands
-        // between the status read and this store finds KERNEL and changes nothing.
+        // between the counter read and this store finds KERNEL and changes nothing.
+        // The release also pairs with a pinner's acquire (tryPin): on-behalf work
+        // sees what this CPU left in its per-CPU state.
         try platform.store(next.raw, at: own, ordering: has(.exitStoreRelaxed) ? .relaxed : .releasing)
         // --- late-exit window: counts as USER; NMIs may still arrive ---
         try platform.switchAddressSpace(cpu: cpu, toKernel: false, flushTLB: false)
@@ -83,6 +86,7 @@ public struct CPUFlags<P: Platform> {
         if config.exitPolicy == .strict && !has(.entryLoadThenStore) {
             // Under the strict policy every exit to user writes USER, and IRQ and NMI
             // exits restore it, so the mode here is known: no need to read anything.
+            // (A CPU must therefore not be put in INDETERMINATE under this policy.)
             return try enterKernel(from: CPUWord(mode: .user, counter: 0), context: context)
         }
         let w = try ownWord()
@@ -112,10 +116,9 @@ public struct CPUFlags<P: Platform> {
     /// write that performs the flush, the owed work exists only in a register; an NMI
     /// landing there sees KERNEL with no work and runs kernel code on stale
     /// translations. So the entry clears only the mode (a `fetch-add` of minus the
-    /// mode bits), keeps the work
-    /// bits visible while it runs them, and clears them with a plain store afterwards
-    /// (only when there were any). An NMI in the window sees the bits and flushes too.
-    /// Still one atomic per user round trip.
+    /// mode bits), keeps the work bits visible while it runs them, and clears them with
+    /// a plain store afterwards (only when there were any). An NMI in the window sees
+    /// the bits and flushes too. Still one atomic per user round trip.
     @inlinable
     func enterKernel(from w: CPUWord, context: KernelContext) throws(P.Interrupt) -> Work {
         let old: CPUWord
@@ -138,18 +141,19 @@ public struct CPUFlags<P: Platform> {
             // a single `lock xadd` on x86, wait-free, where a fetch-and whose result is
             // used would be a `lock cmpxchg` loop. The counter steps here, on leaving
             // the EQS, so that entering one needs no read of the word at all.
-            // Acquire+release, a full barrier on x86:
+            // Sequentially consistent (on x86 the same `lock xadd` as acq_rel):
             // - acquire pairs with the release of the remote CAS that set a work bit, so
             //   the requester's prior stores (new PTE, patched text, queued callback) are
             //   visible to the work we are about to run;
-            // - the full barrier orders this mode change before every later load of
-            //   kernel data: RCU requirement (1b) (leaving the EQS is not visible before
-            //   the CPU reads anything a grace period protects);
+            // - seq_cst, not just acq_rel, orders this store before every later load of
+            //   kernel data (C11 acq_rel does not order a store before later loads):
+            //   RCU requirement (1b), pairing with the grace period's full fence, and
+            //   the countThenCheck pin handshake, pairing with the pinner's fence;
             // - atomicity: a remote's CAS either lands before (we see its bit) or fails
             //   against KERNEL (it interrupts us instead). Nothing is lost in between.
             let statusBits = w.raw & CPUWord.statusByteMask
             old = CPUWord(raw: try platform.fetchAdd(
-                CPUWord.counterUnit &- statusBits, at: own, ordering: .acquiringAndReleasing))
+                CPUWord.counterUnit &- statusBits, at: own, ordering: .sequentiallyConsistent))
         }
         assert(old.mode == w.mode, "word mode changed under its owner: \(w.mode) -> \(old)")
         assert(old.polling == w.polling, "polling bit changed under its owner")
@@ -171,9 +175,12 @@ public struct CPUFlags<P: Platform> {
         if owed.contains(.syncCore) { try platform.serialize(cpu: cpu) }
         if owed.contains(.callbacks) { try runQueuedCallbacks(of: cpu) }
         if !owed.isEmpty && !has(.entryExchange) && !has(.entryLoadThenStore) {
-            // Relaxed plain store: the mode is KERNEL, so no remote writes the word and
-            // nothing can be lost; the work it clears has just been done.
-            try platform.store(status.raw, at: own, ordering: .relaxed)
+            // A plain store: the mode is KERNEL, so no remote writes the word and
+            // nothing can be lost; the work it clears has just been done. Release (free
+            // on x86) so that a grace period whose acquire sample reads this value and
+            // credits the CPU by its counter still synchronizes with the exit store
+            // before it: a relaxed store would end that release sequence.
+            try platform.store(status.raw, at: own, ordering: .releasing)
         }
         if !has(.workAfterKernelCode) {
             try platform.kernelCodeBegins(cpu: cpu, context: context)
@@ -196,7 +203,8 @@ public struct CPUFlags<P: Platform> {
         // Acquire: pairs with the release in `unpin`, so the pinner's on-behalf work
         // (drained caches, run callbacks) is visible before our kernel code runs.
         // For countThenCheck this load also closes the Dekker pair with the pinner's
-        // store + fence + mode check; the exchange above is our side's full barrier.
+        // store + fence + mode check; the entry's RMW before it is our side's full
+        // barrier.
         _ = try platform.waitUntil(Location(.pinCount, cpu), ordering: .acquiring) { $0 == 0 }
     }
 
@@ -206,7 +214,15 @@ public struct CPUFlags<P: Platform> {
     /// setting WAKE instead of sending an IPI (like `set_nr_if_polling`).
     @inlinable
     public func enterIdle(polling: Bool) throws(P.Interrupt) {
-        let next = CPUWord(mode: .idle, counter: try ownCounter(), polling: polling)
+        try enterIdle(polling: polling, wakePending: false)
+    }
+
+    /// `wakePending`: an interrupt taken in idle found WAKE set; it goes back into the
+    /// word so that the idle loop still sees it (like need_resched surviving the IRQ).
+    @inlinable
+    func enterIdle(polling: Bool, wakePending: Bool) throws(P.Interrupt) {
+        let next = CPUWord(mode: .idle, counter: try ownCounter(), polling: polling,
+                           work: wakePending ? .wake : [])
         try platform.kernelCodeEnds(cpu: cpu, entering: .idle)
         // Release: RCU (1a) for the kernel stretch that ends here; a plain store for the
         // same reasons as in exitToUser.
@@ -224,7 +240,7 @@ public struct CPUFlags<P: Platform> {
         }
     }
 
-    /// Leave the idle loop: the same one exchange as an entry from user. Returns the
+    /// Leave the idle loop: the same one RMW as an entry from user. Returns the
     /// owed work (WAKE among it when woken by a bit).
     @discardableResult @inlinable
     public func exitIdle(context: KernelContext = .task) throws(P.Interrupt) -> Work {
@@ -239,9 +255,12 @@ public struct CPUFlags<P: Platform> {
     public struct IRQFrame: Hashable, Sendable {
         public var interrupted: Mode
         public var polling: Bool
-        @inlinable public init(interrupted: Mode, polling: Bool) {
+        /// The work the interrupt's entry found owed (and ran).
+        public var owed: Work
+        @inlinable public init(interrupted: Mode, polling: Bool, owed: Work = []) {
             self.interrupted = interrupted
             self.polling = polling
+            self.owed = owed
         }
     }
 
@@ -250,11 +269,11 @@ public struct CPUFlags<P: Platform> {
     @inlinable
     public func irqEnter() throws(P.Interrupt) -> IRQFrame {
         let w = try ownWord()
-        let frame = IRQFrame(interrupted: w.mode, polling: w.polling)
+        var frame = IRQFrame(interrupted: w.mode, polling: w.polling)
         switch w.mode {
         case .kernel: break
         case .indeterminate: try enterFromUser(context: .irq)
-        case .user, .idle: _ = try enterKernel(from: w, context: .irq)
+        case .user, .idle: frame.owed = try enterKernel(from: w, context: .irq)
         }
         return frame
     }
@@ -269,7 +288,10 @@ public struct CPUFlags<P: Platform> {
         case .user: try exitToUser(forceUser: true)
         case .indeterminate:
             try exitToUser(forceUser: config.exitPolicy == .adaptive && wasIPI)
-        case .idle: try enterIdle(polling: frame.polling)
+        case .idle:
+            // A WAKE the entry consumed is not work to run but a signal to the idle
+            // loop, which is still polling under this interrupt: hand it back.
+            try enterIdle(polling: frame.polling, wakePending: frame.owed.contains(.wake))
         }
     }
 
@@ -305,11 +327,12 @@ public struct CPUFlags<P: Platform> {
         var replaced: UInt64? = nil
         var owed = w.work
         if w.mode.defersWork {
-            // Acquire+release fetch-add, as in enterKernel: mode KERNEL, counter + 1.
-            // It must be an RMW, not a store: work may have been added since the load.
+            // Sequentially consistent fetch-add, as in enterKernel: mode KERNEL,
+            // counter + 1 (RCU (1b) for readers in the NMI handler). It must be an RMW,
+            // not a store: work may have been added since the load.
             let statusBits = w.raw & CPUWord.statusByteMask
             let old = CPUWord(raw: try platform.fetchAdd(
-                CPUWord.counterUnit &- statusBits, at: own, ordering: .acquiringAndReleasing))
+                CPUWord.counterUnit &- statusBits, at: own, ordering: .sequentiallyConsistent))
             replaced = old.raw
             owed = old.work
             // The private counter follows (see enterKernel).
@@ -344,12 +367,8 @@ public struct CPUFlags<P: Platform> {
             // NMI's stretch never aliases the next one (requirement 3).
             try platform.store(status.raw | (now.raw & CPUWord.workMask), at: own, ordering: .releasing)
         }
-
-        if old.mode == .user {
-            try platform.switchAddressSpace(cpu: cpu, toKernel: false, flushTLB: false)
-        } else {
-            try platform.idleBegins(cpu: cpu)
-        }
+        // No CR3 write here: the paranoid NMI exit restores the CR3 its entry saved
+        // (the NMI may have hit the late-exit window with the kernel CR3 still live).
     }
 
     // MARK: - Remote side (BRIEF §2.5)
@@ -386,17 +405,19 @@ public struct CPUFlags<P: Platform> {
         for _ in 0..<config.casRetriesMax {
             guard deferrable(w) else { return .interrupt(observed: w.raw) }
             if has(.remotePlainStore) {
-                // MUTANT: the owner's exchange between our load and this store is lost,
+                // MUTANT: the owner's entry RMW between our load and this store is lost,
                 // and its mode is overwritten with the stale one.
                 try platform.store(w.adding(bit).raw, at: at, ordering: .releasing)
                 return .deferred
             }
             // Release: our prior stores (the new PTE, the patched text, the queued
-            // callback) are visible to the target once its exchange (acquire) returns
+            // callback) are visible to the target once its entry RMW (acquire) returns
             // this bit. We CAS even when the bit is already set: the locked RMW is what
             // publishes our own prior stores (under TSO they may still sit in our store
             // buffer), so an already-pending bit is not a reason to skip it.
-            // Acquire: on failure we use the fresh value.
+            // Release is all the protocol needs (reusing the value a failed CAS
+            // returns needs no acquire); acq_rel costs nothing more on x86 and keeps
+            // the pairing simple to state.
             let r = try platform.compareExchange(
                 expected: w.raw, desired: w.adding(bit).raw, at: at, ordering: .acquiringAndReleasing)
             if r.exchanged { return .deferred }
@@ -438,7 +459,7 @@ public struct CPUFlags<P: Platform> {
     public func runQueuedCallbacks(of target: Int) throws(P.Interrupt) {
         // Acquire: pairs with the queuer's release fetch-or. Exchange with 0: each
         // callback is taken exactly once, by the owner at entry or by a pinner.
-        let ids = try platform.exchange(0, at: Location(.callbacks, target), ordering: .acquiringAndReleasing)
+        let ids = try platform.exchange(0, at: Location(.callbacks, target), ordering: .acquiring)
         if ids != 0 { try platform.runCallbacks(ids, of: target, on: cpu) }
     }
 
@@ -451,35 +472,45 @@ public struct CPUFlags<P: Platform> {
         let count = Location(.pinCount, target)
         let word = Location(.word, target)
         if config.pinProtocol == .countThenCheck || has(.pinSketchLiteral) {
-            // Pins of one target are serialized by a per-target pin lock, so the count
-            // is ours to bump with plain accesses.
+            // Precondition: pins of one target are serialized by the caller (a
+            // per-target pin lock, not modeled: the explorer's scenarios have one
+            // pinner), so the count is ours to bump with plain accesses. Relaxed: only
+            // pinners of this target write it, and we are the only one.
             let c = try platform.load(count, ordering: .relaxed)
             try platform.store(c + 1, at: count, ordering: .relaxed)
             // Full fence: the count store must be visible before we read the mode
-            // (Dekker with the entry's exchange + count load). On x86 a plain store can
-            // sit in the store buffer past the load below without it.
+            // (Dekker with the entry's seq_cst RMW + count load). On x86 a plain store
+            // can sit in the store buffer past the load below without it.
             if !has(.pinNoFence) { try platform.fullFence() }
+            // Acquire: pairs with the release of the target's exit/idle store, so the
+            // on-behalf work sees the per-CPU state the target left.
             let w = CPUWord(raw: try platform.load(word, ordering: .acquiring))
             if w.mode.defersWork { return true }
-            try platform.store(c, at: count, ordering: .releasing)
+            // Relaxed undo: the target is in the kernel and never waited on it.
+            try platform.store(c, at: count, ordering: .relaxed)
             return false
         }
         if !has(.pinFlagBeforeCount) {
             // Count first: an entry that sees PINNED must then see a non-zero count.
-            // The RMW is a full barrier on x86; acq_rel pairs with unpin and entry.
+            // What publishes this increment to that entry is the release of the CAS
+            // below (the entry's RMW acquires it); relaxed would do here.
             _ = try platform.fetchAdd(1, at: count, ordering: .acquiringAndReleasing)
         }
+        // Relaxed: only a guess for the CAS below, which decides.
         var w = CPUWord(raw: try platform.load(word, ordering: .relaxed))
         for _ in 0..<config.casRetriesMax {
             guard w.mode.defersWork else {
                 if !has(.pinFlagBeforeCount) {
-                    // Undo. Release: nothing to publish, but keeps the pairing uniform.
-                    _ = try platform.fetchAdd(UInt64.max, at: count, ordering: .releasing)
+                    // Undo. Relaxed: the target is in the kernel and saw no PINNED.
+                    _ = try platform.fetchAdd(UInt64.max, at: count, ordering: .relaxed)
                 }
                 return false
             }
             // The CAS succeeds only while the target is USER or IDLE, so its entry's
-            // exchange comes after and returns PINNED. Acquire+release as in `request`.
+            // RMW comes after and returns PINNED. Release: publishes the count increment
+            // above to that entry (its RMW acquires). Acquire: pairs with the release
+            // of the target's exit/idle store, so the on-behalf work sees the per-CPU
+            // state the target left.
             let r = try platform.compareExchange(
                 expected: w.raw, desired: w.adding(.pinned).raw, at: word, ordering: .acquiringAndReleasing)
             if r.exchanged {
@@ -528,10 +559,11 @@ public struct CPUFlags<P: Platform> {
     /// Sample `target`'s word for RCU.
     @inlinable
     public func rcuSample(_ target: Int) throws(P.Interrupt) -> CPUWord {
-        // Acquire: pairs with the release of exitToUser / enterIdle / nmiExit, so
-        // everything the target did before entering its EQS is visible to the code
-        // after a sample that sees the EQS: requirement (1a), and (2b) for a later
-        // stretch.
+        // Acquire: pairs with the release of exitToUser / enterIdle / nmiExit (and,
+        // through the release sequence, the entry's RMW and its release store that
+        // clears the work bits), so everything the target did before entering its EQS
+        // is visible to the code after a sample that sees the EQS or a later counter:
+        // requirements (1a) and (2b).
         CPUWord(raw: try platform.load(Location(.word, target), ordering: .acquiring))
     }
 
@@ -556,19 +588,41 @@ public struct CPUFlags<P: Platform> {
     /// caller's prior accesses. Call after unpublishing; free old data after return.
     @inlinable
     public func gracePeriod() throws(P.Interrupt) {
+        for (t, snapshot) in try gracePeriodStart() {
+            try gracePeriodWait(for: t, since: snapshot)
+        }
+    }
+
+    /// The first half of a grace period: a full fence, then a sample of every other
+    /// CPU. Returns the CPUs not in an extended quiescent state with their snapshots;
+    /// an expedited grace period interrupts them (rcu_exp_handler) before waiting.
+    @inlinable
+    public func gracePeriodStart() throws(P.Interrupt) -> [(cpu: Int, snapshot: CPUWord)] {
         // Full fence: the unpublishing stores before this call are visible before we
         // sample any word, so a CPU that leaves its EQS after our sample (its entry
-        // is a full barrier) reads the new pointer: requirement (1b). Pairs with the
-        // entry's exchange.
+        // RMW is seq_cst) reads the new pointer: requirement (1b). Pairs with the
+        // entry's RMW.
         if !has(.gracePeriodNoFence) { try platform.fullFence() }
+        var waiting: [(cpu: Int, snapshot: CPUWord)] = []
         for t in 0..<platform.cpuCount where t != cpu {
             let snapshot = try rcuSample(t)
-            if inExtendedQuiescentState(snapshot) { continue }
-            try platform.rcuWaits(on: t, snapshot: snapshot.raw)
-            // Acquire loads until the CPU has passed a quiescent state.
-            _ = try platform.waitUntil(Location(.word, t), ordering: .acquiring) {
-                stoppedSince(snapshot, now: CPUWord(raw: $0))
-            }
+            if !inExtendedQuiescentState(snapshot) { waiting.append((t, snapshot)) }
+        }
+        return waiting
+    }
+
+    /// The second half: wait until `target` has passed a quiescent state since
+    /// `snapshot`, or until `reported()` says it reported one itself (from the
+    /// interrupt an expedited grace period sent it).
+    @inlinable
+    public func gracePeriodWait(
+        for target: Int, since snapshot: CPUWord, orWhen reported: () -> Bool = { false }
+    ) throws(P.Interrupt) {
+        try platform.rcuWaits(on: target, snapshot: snapshot.raw)
+        // Acquire loads (pairing as in rcuSample) until the CPU has passed a
+        // quiescent state.
+        _ = try platform.waitUntil(Location(.word, target), ordering: .acquiring) {
+            stoppedSince(snapshot, now: CPUWord(raw: $0)) || reported()
         }
     }
 }

@@ -1,6 +1,6 @@
 /// How an isolated CPU exits to user mode (BRIEF §2.7).
 public enum ExitPolicy: String, Hashable, Sendable, CaseIterable, Codable {
-    /// Always USER: deferrable work is deferred, entry costs one exchange.
+    /// Always USER: deferrable work is deferred, entry costs one atomic read-modify-write.
     case strict
     /// Always INDETERMINATE: entry is a plain store, remote work interrupts as today.
     case lazy
@@ -12,12 +12,12 @@ public enum ExitPolicy: String, Hashable, Sendable, CaseIterable, Codable {
 /// How a pinner holds a remote CPU in user mode (BRIEF §2.11).
 public enum PinProtocol: String, Hashable, Sendable, CaseIterable, Codable {
     /// Bump the target's pin count, then set PINNED in its word by a CAS conditional on
-    /// a deferrable mode. The entry's exchange returns PINNED and only then waits for
+    /// a deferrable mode. The entry's read-modify-write returns PINNED and only then waits for
     /// the count: no cost on an unpinned entry.
     case flagInWord
     /// The sketch in the thread, completed: bump the count (serialized per target by a
     /// pin lock, so a plain store), full fence, check the mode; the entry loads the count
-    /// after its exchange on every entry (a Dekker pair; one extra load per entry).
+    /// after its read-modify-write on every entry (a Dekker pair; one extra load per entry).
     case countThenCheck
 }
 
@@ -33,7 +33,7 @@ public struct Mutations: OptionSet, Hashable, Sendable {
     @inlinable public static var pinSketchLiteral: Mutations { Mutations(rawValue: 1 << 0) }
     /// Remote work set by load + plain store instead of compare-and-swap.
     @inlinable public static var remotePlainStore: Mutations { Mutations(rawValue: 1 << 1) }
-    /// Entry as load then store instead of one exchange.
+    /// Entry as load then store instead of one read-modify-write.
     @inlinable public static var entryLoadThenStore: Mutations { Mutations(rawValue: 1 << 2) }
     /// Exit-to-user and idle-entry stores relaxed instead of release.
     @inlinable public static var exitStoreRelaxed: Mutations { Mutations(rawValue: 1 << 3) }
@@ -43,7 +43,7 @@ public struct Mutations: OptionSet, Hashable, Sendable {
     @inlinable public static var indeterminateDeferrable: Mutations { Mutations(rawValue: 1 << 5) }
     /// Owed work run after the first kernel access of the entry path.
     @inlinable public static var workAfterKernelCode: Mutations { Mutations(rawValue: 1 << 6) }
-    /// NMI exit restores the word it loaded before its exchange.
+    /// NMI exit restores the word it loaded before its read-modify-write.
     @inlinable public static var nmiStaleRestore: Mutations { Mutations(rawValue: 1 << 7) }
     /// Unpin before the on-behalf work ends.
     @inlinable public static var unpinBeforeWorkEnds: Mutations { Mutations(rawValue: 1 << 8) }

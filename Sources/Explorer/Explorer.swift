@@ -170,6 +170,7 @@ public struct Explorer {
             if f.kind != .task && Int(f.pc) >= ops(f.kind, cpu: c) {
                 m.state.cpus[c].frames.removeLast()
                 if f.kind == .nmi {
+                    // Paranoid NMI exit: back to the CR3 the NMI entry found.
                     m.state.cpus[c].inNMI = false
                     if scenario.pti { m.state.cpus[c].userCR3 = f.savedUserCR3 }
                 }
@@ -227,11 +228,18 @@ public struct Explorer {
             }
         }
         if blocked.count == 1 && s.ghost.gpWaitingOn >= 0 {
-            // The only thing left is a grace period waiting on a CPU whose program ended
-            // in the kernel. Fine if that CPU has been in one kernel stretch since the
-            // sample (it will reach a quiescent state after the scenario's end). Not
-            // fine if it went through an EQS since: requirement (3), it must be credited.
+            // The only thing left may be a grace period waiting on a CPU whose program
+            // ended in the kernel. Fine if that CPU has been in one kernel stretch since
+            // the sample (it reaches a quiescent state after the scenario's end). Not
+            // fine if it went through an EQS since: requirement (3), it must be
+            // credited. Anything else (the CPU ended in user mode, say) is a deadlock.
             let t = Int(s.ghost.gpWaitingOn)
+            let word = CPUWord(raw: s.memory[AddressMap(cpuCount: scenario.cpuCount).address(Location(.word, t))])
+            let inKernel = s.cpus[t].context == .kernel && word.mode == .kernel
+            let gpBlocked = blocked[0].contains("synchronize_rcu")
+            if !inKernel || !gpBlocked {
+                return Violation(invariant: .progress, message: "deadlock: " + blocked.joined(separator: "; "))
+            }
             if s.cpus[t].eqsEntries != s.ghost.gpSampleEQS {
                 return Violation(invariant: .rcuSafety, message: "grace period not credited: cpu\(t) went through an extended quiescent state since it was sampled, yet the grace period still waits on it (requirement 3); \(blocked[0])")
             }

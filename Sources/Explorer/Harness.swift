@@ -89,7 +89,13 @@ extension Machine {
             // rcu_assign_pointer: a release store of the new object.
             try storeAddress(map.rcuPointer, 1, release: true)
             try ghost { () throws(Suspend) in state.ghost.gracePeriodStarted = true }
-            try f.gracePeriod()
+            let waiting = try f.gracePeriodStart()
+            if scenario.expeditedRCU && !waiting.isEmpty {
+                try sendIPIs(waiting.map(\.cpu), kind: .rcuExpedited, from: c)
+            }
+            for (t, snapshot) in waiting {
+                try f.gracePeriodWait(for: t, since: snapshot, orWhen: { state.cpus[t].qsReported })
+            }
             try ghost { () throws(Suspend) in state.ghost.gpWaitingOn = -1 }
             try ghostPoint("grace period ends") { () throws(Suspend) in
                 for (i, cpu) in state.cpus.enumerated() where cpu.reader.contains(1) {
@@ -138,6 +144,10 @@ extension Machine {
         }
         try ghostPoint("rcu_read_unlock") { () throws(Suspend) in
             state.cpus[c].reader[level] = 0
+            if level == 0 && state.cpus[c].qsDeferred {
+                state.cpus[c].qsDeferred = false
+                state.cpus[c].qsReported = true
+            }
         }
     }
 
@@ -211,6 +221,16 @@ extension Machine {
                 try f.runQueuedCallbacks(of: c)
             case .reschedule:
                 try ghost { () throws(Suspend) in state.cpus[c].needResched = true }
+            case .rcuExpedited:
+                // rcu_exp_handler: a quiescent state now, unless inside a reader; then
+                // at its rcu_read_unlock.
+                try ghostPoint("rcu_exp_handler") { () throws(Suspend) in
+                    if state.cpus[c].reader[0] != 0 {
+                        state.cpus[c].qsDeferred = true
+                    } else {
+                        state.cpus[c].qsReported = true
+                    }
+                }
             default:
                 break
             }

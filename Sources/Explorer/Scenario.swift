@@ -46,6 +46,14 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
     case litmusLoad(cell: Int)
     case litmusFence
 
+    /// Work a housekeeping CPU does for others (flushes, patches, pins, wakes, RCU).
+    public var isHousekeeping: Bool {
+        switch self {
+        case .flushKernelTLB, .patchText, .queueCallback, .runOnBehalf, .wake, .interrupt, .synchronizeRCU: return true
+        default: return false
+        }
+    }
+
     /// Whether the op runs with IRQs on, so that IPIs and timer IRQs may be taken between
     /// its accesses. Entry, exit and idle transitions run with IRQs off; ordinary kernel
     /// code (housekeeping work, RCU readers, waits for IPIs) and polling idle with IRQs on.
@@ -103,6 +111,9 @@ public struct Scenario: Hashable, Sendable {
     public var nmiBody: NMIBody
     /// BRIEF §2 items this scenario exercises.
     public var covers: [Int]
+    /// Grace periods interrupt the CPUs they find outside an EQS (expedited RCU,
+    /// `rcu_exp_handler`), which then report a quiescent state unless in a reader.
+    public var expeditedRCU: Bool = false
     /// For litmus tests: the per-CPU load outcomes (see `CPUState.litmusSeen`: the loaded
     /// values as binary digits after a leading 1) that count as a violation when an
     /// execution ends with them.
@@ -113,8 +124,9 @@ public struct Scenario: Hashable, Sendable {
     public init(
         name: String, summary: String, programs: [[Op]], start: [Mode], pti: Bool = true,
         config: Config = Config(), nmis: [Int]? = nil, irqs: [Int]? = nil,
-        nmiBody: NMIBody = .kernelAccess, covers: [Int], litmusForbidden: [Int]? = nil
+        nmiBody: NMIBody = .kernelAccess, covers: [Int], expeditedRCU: Bool = false, litmusForbidden: [Int]? = nil
     ) {
+        self.expeditedRCU = expeditedRCU
         self.litmusForbidden = litmusForbidden
         self.name = name
         self.summary = summary
@@ -148,14 +160,15 @@ public struct Scenario: Hashable, Sendable {
         return nil
     }
 
-    /// The same scenario with `n` CPUs: extra CPUs are isolated CPUs running a copy of
-    /// CPU 1's program (or dropped from the end); ops aimed at dropped CPUs go with them.
+    /// The same scenario with `n` CPUs: extra CPUs are isolated CPUs starting in USER
+    /// and doing one round trip with a kernel access (or CPUs are dropped from the end,
+    /// with the ops aimed at them).
     public func withCPUs(_ n: Int) -> Scenario {
         var s = self
         if n > cpuCount {
             for _ in cpuCount..<n {
-                s.programs.append(programs[1])
-                s.start.append(start[1])
+                s.programs.append([.enterFromUser, .kernelAccess, .exitToUser])
+                s.start.append(config.exitPolicy == .strict ? .user : .indeterminate)
                 s.nmis.append(0)
                 s.irqs.append(0)
             }
@@ -205,10 +218,10 @@ extension Scenario {
             start: [.kernel, .indeterminate], config: Config(exitPolicy: .adaptive), covers: [2, 5, 7]),
         Scenario(
             name: "idle-wake",
-            summary: "polling idle woken by a bit, with a flush deferred to idle exit",
+            summary: "polling idle woken by a bit, with a flush deferred to idle exit and a timer IRQ in idle",
             programs: [[.flushKernelTLB, .wake(target: 1)],
                        [.enterIdle(polling: true), .pollIdle, .exitIdle, .kernelAccess]],
-            start: [.kernel, .kernel], covers: [6, 8]),
+            start: [.kernel, .kernel], irqs: [0, 1], covers: [6, 8]),
         Scenario(
             name: "nmi",
             summary: "an NMI anywhere in an isolated CPU's round trip while a flush and a callback are deferred",
@@ -254,9 +267,10 @@ extension Scenario {
             start: [.kernel, .user], nmis: [0, 1], nmiBody: .rcuReader, covers: [8]),
         Scenario(
             name: "rcu-lazy",
-            summary: "grace period against a reader on a lazy (INDETERMINATE) CPU, whose entry has no barrier",
+            summary: "expedited grace period against a reader on a lazy (INDETERMINATE) CPU, whose entry has no barrier",
             programs: [[.synchronizeRCU], [.enterFromUser, .rcuReader(write: false), .exitToUser]],
-            start: [.kernel, .indeterminate], config: Config(exitPolicy: .lazy), covers: [2, 7, 8]),
+            start: [.kernel, .indeterminate], config: Config(exitPolicy: .lazy), covers: [2, 7, 8],
+            expeditedRCU: true),
         Scenario(
             name: "three-cpus",
             summary: "two housekeeping CPUs flush and patch concurrently against one isolated CPU",

@@ -62,6 +62,10 @@ struct CPUState: Hashable {
     /// Litmus tests: the values this CPU's litmus loads returned, as binary digits after
     /// a leading 1 (no loads: 1; loaded 1 then 0: 0b110 = 6).
     var litmusSeen: Int8 = 1
+    /// Expedited RCU: this CPU reported a quiescent state from rcu_exp_handler, or
+    /// will at the end of the reader the interrupt found it in.
+    var qsReported: Bool = false
+    var qsDeferred: Bool = false
     /// Set by a reschedule IPI: the next idle entry returns at once.
     var needResched: Bool = false
 }

@@ -19,7 +19,8 @@ struct Verify: ParsableCommand {
         discussion: """
             Runs each scenario under each memory model and prints states, executions, time \
             and a verdict per invariant. Exit status 1 on any violation or incomplete run, \
-            2 on bad arguments.
+            64 on bad arguments. Memory: about 1 KB per state (the default --states-max \
+            of 5,000,000 needs up to ~4-5 GB).
             """)
 
     @Option(name: .long, help: "Run only this scenario (see `cpuflags scenarios`). Repeatable.")
@@ -43,7 +44,7 @@ struct Verify: ParsableCommand {
     @Option(name: .long, help: "Store-buffer entries per CPU under TSO/PSO.")
     var storeBufferMax: Int = Limits().storeBufferDepthMax
 
-    @Option(name: .long, help: "NMIs each isolated CPU may receive, overriding the scenario (0 to 3).")
+    @Option(name: .long, help: "NMIs each isolated CPU (one whose program has no housekeeping op) may receive, overriding the scenario (0 to 3).")
     var nmis: Int?
 
     @Flag(name: .long, help: "Print JSON (reports and counterexamples) instead of tables.")
@@ -78,7 +79,7 @@ struct Verify: ParsableCommand {
         scenarios = scenarios.map { s in
             var s = s
             if let c = cpus { s = s.withCPUs(c) }
-            if let n = nmis { s.nmis = s.start.map { $0 == .kernel ? 0 : n } }
+            if let n = nmis { s.nmis = s.programs.map { $0.contains(where: \.isHousekeeping) ? 0 : n } }
             s.config.mutations = mutations
             return s
         }

@@ -161,3 +161,13 @@ struct Rig {
     r.cpu(2).enterIdle(polling: false)
     gp.gracePeriod()
 }
+
+@Test func requestsGatherTheTargetsToInterrupt() {
+    let r = Rig()
+    defer { r.p.deallocate() }
+    r.cpu(1).exitToUser()
+    // CPU 2 stays in KERNEL; the caller (CPU 0) is skipped.
+    #expect(r.cpu(0).request(.kernelTLBFlush, of: [0, 1, 2]) == [2])
+    #expect(r.p.word(1).work == [.kernelTLBFlush])
+    #expect(r.p.word(2).work == [])
+}

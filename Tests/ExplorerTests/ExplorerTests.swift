@@ -128,3 +128,29 @@ func litmus(_ programs: [[Op]], forbidden: [Int]) -> Scenario {
     let s = Scenario(name: "bad", summary: "", programs: [[.wake(target: 7)], []], start: [.kernel, .user], covers: [])
     #expect(s.problem()?.contains("bad target") == true)
 }
+
+/// A lazy CPU in user mode is never credited by sampling (INDETERMINATE is not an EQS
+/// and its counter does not move): without the expedited interrupt, the grace period
+/// waits forever, and the explorer says so instead of accepting the end state.
+@Test func lazyCPUNeedsExpeditedGracePeriod() throws {
+    var s = try #require(Scenario.named("rcu-lazy"))
+    #expect(Explorer(scenario: s, model: .sc).run().violation == nil)
+    s.expeditedRCU = false
+    let v = try #require(Explorer(scenario: s, model: .sc).run().violation)
+    #expect(v.invariant == .progress)
+    #expect(v.message.contains("synchronize_rcu"))
+}
+
+/// Review finding: an interrupt taken in polling idle used to consume WAKE, and the idle
+/// loop then polled forever. idle-wake now has a timer IRQ; this checks the scenario
+/// still offers that interleaving (the IRQ budget is used) and holds.
+@Test func interruptInPollingIdleKeepsTheWake() throws {
+    let s = try #require(Scenario.named("idle-wake"))
+    #expect(s.irqs[1] == 1)
+    var noIRQ = s
+    noIRQ.irqs = [0, 0]
+    let with = Explorer(scenario: s, model: .tso).run()
+    let without = Explorer(scenario: noIRQ, model: .tso).run()
+    #expect(with.violation == nil)
+    #expect(with.states > without.states)
+}
