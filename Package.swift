@@ -6,11 +6,14 @@ let package = Package(
     products: [
         .library(name: "CPUFlags", targets: ["CPUFlags"]),
         .library(name: "Explorer", targets: ["Explorer"]),
+        .library(name: "Simulator", targets: ["Simulator"]),
         .executable(name: "cpuflags", targets: ["cpuflags"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // The protocol core: depends on nothing but the atomics it is generic over.
@@ -20,15 +23,25 @@ let package = Package(
         ),
         // The exhaustive explorer: runs the core's own code on model memory.
         .target(name: "Explorer", dependencies: ["CPUFlags"]),
+        // The many-CPU machine simulator: drives the same core on simulated time.
+        .target(
+            name: "Simulator",
+            dependencies: [
+                "CPUFlags",
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .executableTarget(
             name: "cpuflags",
             dependencies: [
-                "CPUFlags", "Explorer",
+                "CPUFlags", "Explorer", "Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "CPUFlagsTests", dependencies: ["CPUFlags"]),
         .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "CPUFlags"]),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "CPUFlags"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -38,6 +38,7 @@ let package = Package(
                 "RoundTrips",
                 .product(name: "CPUFlags", package: "cpuflags"),
                 .product(name: "Explorer", package: "cpuflags"),
+                .product(name: "Simulator", package: "cpuflags"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],

@@ -19,6 +19,7 @@
 import Benchmark
 import Explorer
 import RoundTrips
+import Simulator
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
@@ -71,4 +72,35 @@ let benchmarks: @Sendable () -> Void = {
     }
     explore("three-cpus", .sc)
     explore("three-cpus", .tso)
+
+    // The machine simulator: one simulated second of a 256-CPU machine (isolated 16-255)
+    // under the default mix, every policy in turn. Simulated events are deterministic
+    // for the seed: the count that does not vary run to run.
+    let simEvents = BenchmarkMetric.custom("simulated events", polarity: .prefersSmaller, useScalingFactor: false)
+    let simEventsPerSecond = BenchmarkMetric.custom("simulated events per second", polarity: .prefersLarger, useScalingFactor: false)
+    let simConfiguration = Benchmark.Configuration(
+        metrics: [.wallClock, simEvents, simEventsPerSecond],
+        timeUnits: .milliseconds,
+        units: [simEvents: .count, simEventsPerSecond: .count],
+        warmupIterations: 1,
+        scalingFactor: .one,
+        maxDuration: .seconds(5),
+        maxIterations: 10
+    )
+    Benchmark("simulator 256 CPUs 1 s, all policies", configuration: simConfiguration) { benchmark in
+        var mc = MachineConfig()
+        mc.cpus = 256
+        mc.isolated = "16-255"
+        var events = 0
+        let start = ContinuousClock.now
+        for policy in Policy.allCases {
+            let r = try! Simulation(config: mc, policy: policy).run()
+            precondition(r.violation == nil && r.incomplete == nil, "\(policy): \(r.violation ?? r.incomplete!)")
+            events += r.events
+        }
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        benchmark.measurement(simEvents, events)
+        benchmark.measurement(simEventsPerSecond, Int((Double(events) / seconds).rounded()))
+    }
 }

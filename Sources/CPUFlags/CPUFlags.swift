@@ -37,6 +37,37 @@ public struct CPUFlags<P: Platform> {
         CPUWord(raw: try platform.loadPrivate(Location(.counter, cpu))).counter
     }
 
+    /// The private cell also keeps the adaptive policy's promotion (bit 0): set when an
+    /// IPI interrupted lazy user mode, cleared at a context switch. Only the adaptive
+    /// policy reads or writes it, so the strict path pays nothing.
+    @inlinable var promotedBit: UInt64 { 1 }
+
+    /// Records a new counter in the private copy, keeping the adaptive promotion.
+    @inlinable func storeOwnCounter(_ counter: UInt32) throws(P.Interrupt) {
+        var value = CPUWord(mode: .kernel, counter: counter).raw
+        if config.exitPolicy == .adaptive {
+            value |= try platform.loadPrivate(Location(.counter, cpu)) & promotedBit
+        }
+        try platform.storePrivate(value, at: Location(.counter, cpu))
+    }
+
+    @inlinable func isPromoted() throws(P.Interrupt) -> Bool {
+        guard config.exitPolicy == .adaptive else { return false }
+        return try platform.loadPrivate(Location(.counter, cpu)) & promotedBit != 0
+    }
+
+    @inlinable func setPromoted(_ on: Bool) throws(P.Interrupt) {
+        let v = try platform.loadPrivate(Location(.counter, cpu))
+        try platform.storePrivate(on ? v | promotedBit : v & ~promotedBit, at: Location(.counter, cpu))
+    }
+
+    /// The task on this CPU is switched out: the adaptive policy's promotion ends (the
+    /// next task starts lazy again). A no-op under the other policies.
+    @inlinable
+    public func contextSwitch() throws(P.Interrupt) {
+        if config.exitPolicy == .adaptive { try setPromoted(false) }
+    }
+
     /// The owner's current word, for the paths that need its mode (lazy entry, idle
     /// exit, IRQ entry). Relaxed: the status bits are written only by this CPU, so the
     /// load returns what it last stored (forwarded from its store buffer if need be);
@@ -57,7 +88,8 @@ public struct CPUFlags<P: Platform> {
     /// may touch vmalloc space or patchable text.
     @inlinable
     public func exitToUser(forceUser: Bool = false) throws(P.Interrupt) {
-        let strict = forceUser || config.exitPolicy == .strict
+        let promoted = try isPromoted()
+        let strict = forceUser || config.exitPolicy == .strict || promoted
         let next = CPUWord(mode: strict ? .user : .indeterminate, counter: try ownCounter())
         try platform.kernelCodeEnds(cpu: cpu, entering: next.mode)
         // A plain 64-bit store of the whole word, no read of it first. The counter is
@@ -161,7 +193,7 @@ public struct CPUFlags<P: Platform> {
         // The private copy of the counter follows the word (plain: only this CPU
         // reads it, and an NMI landing before this store found KERNEL and left both
         // alone).
-        try platform.storePrivate(status.raw, at: Location(.counter, cpu))
+        try storeOwnCounter(status.counter)
         let owed = old.work
         if has(.workAfterKernelCode) {
             // MUTANT: ordinary kernel code (kernel stack, vmalloc space) runs first.
@@ -287,7 +319,10 @@ public struct CPUFlags<P: Platform> {
         case .kernel: return
         case .user: try exitToUser(forceUser: true)
         case .indeterminate:
-            try exitToUser(forceUser: config.exitPolicy == .adaptive && wasIPI)
+            // Promotion sticks until the next context switch: at most one needless IPI
+            // per stretch of the task on this CPU, syscalls included.
+            if config.exitPolicy == .adaptive && wasIPI { try setPromoted(true) }
+            try exitToUser()
         case .idle:
             // A WAKE the entry consumed is not work to run but a signal to the idle
             // loop, which is still polling under this interrupt: hand it back.
@@ -336,7 +371,7 @@ public struct CPUFlags<P: Platform> {
             replaced = old.raw
             owed = old.work
             // The private counter follows (see enterKernel).
-            try platform.storePrivate(CPUWord(mode: .kernel, counter: old.counter &+ 1).raw, at: Location(.counter, cpu))
+            try storeOwnCounter(old.counter &+ 1)
         }
         // Paranoid entry: kernel CR3, with the owed flush folded in.
         try platform.switchAddressSpace(cpu: cpu, toKernel: true, flushTLB: owed.contains(.kernelTLBFlush))

@@ -2,12 +2,13 @@ import ArgumentParser
 import CPUFlags
 import Explorer
 import Foundation
+import Simulator
 
 struct CPUFlagsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cpuflags",
         abstract: "Implement, prove and measure the per-CPU mode + deferred work design (cpu_flags).",
-        subcommands: [Verify.self, Scenarios.self, Mutants.self],
+        subcommands: [Verify.self, Scenarios.self, Mutants.self, Simulate.self],
         defaultSubcommand: Verify.self)
 }
 
@@ -256,6 +257,196 @@ struct Mutants: ParsableCommand {
             print(ok ? "every mutant rejected under the model that catches it and the weaker ones, and passes under the stronger ones" : "UNEXPECTED: a mutant was caught or missed against its catalog entry")
         }
         if !ok { throw ExitCode(1) }
+    }
+}
+
+extension Policy: ExpressibleByArgument {}
+
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Simulate a many-CPU machine under each policy and compare what isolated CPUs pay.",
+        discussion: """
+            Housekeeping CPUs generate kernel TLB flushes, text patches, RCU grace periods, \
+            user-mm shootdowns, wakeups, cache drains and page-table-freeing syncs at the \
+            workload's rates; every policy sees the same seed. Prints the seed; the same \
+            seed gives the same numbers.
+            """)
+
+    @Option(name: .long, help: "CPUs in the machine.") var cpus: Int?
+    @Option(name: .long, help: "Isolated CPUs as a kernel cpulist, e.g. 8-63 (nohz_full= syntax).") var isolated: String?
+    @Option(name: .long, help: "Simulated seconds.") var seconds: Double?
+    @Option(name: .long, help: "Random seed (printed; replays the run exactly).") var seed: UInt64?
+    @Option(name: .long, help: "Syscalls per second of each isolated task.") var syscallsPerSec: Double?
+    @Option(name: .long, help: "Policy to run (repeatable; default all): \(Policy.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var policy: [Policy] = []
+    @Option(name: .long, help: "JSON file with any MachineConfig fields (cpus, isolated, seconds, seed, workload.*, costs.*).")
+    var config: String?
+    @Flag(name: .long, help: "Print JSON.") var json = false
+    @Option(name: .long, help: "Write an SVG chart comparing the policies (or plotting the sweep) to this file.")
+    var svg: String?
+    @Option(name: .long, help: "Write a Chrome trace-event JSON file (open in ui.perfetto.dev) of the trace window.")
+    var trace: String?
+    @Option(name: .long, help: "Trace window in simulated ms, FROM-TO (default 0-50).")
+    var traceWindow: String = "0-50"
+    @Option(name: .long, help: "Vary one parameter: PARAM=a,b,c (PARAM a config path such as workload.isolatedSyscallsPerSec).")
+    var sweep: String?
+
+    func parseWindow() throws -> ClosedRange<Int64> {
+        let parts = traceWindow.split(separator: "-")
+        guard parts.count == 2, let a = Double(parts[0]), let b = Double(parts[1]), a >= 0, b > a else {
+            throw ValidationError("--trace-window '\(traceWindow)': expected FROM-TO in ms with FROM < TO, e.g. 0-50")
+        }
+        return Int64(a * 1e6)...Int64(b * 1e6)
+    }
+
+    func parseSweep(_ text: String) throws -> (String, [Double]) {
+        let kv = text.split(separator: "=", maxSplits: 1).map(String.init)
+        guard kv.count == 2 else { throw ValidationError("--sweep '\(text)': expected PARAM=a,b,c") }
+        var values: [Double] = []
+        for v in kv[1].split(separator: ",", omittingEmptySubsequences: false) {
+            guard let d = Double(v), d.isFinite else {
+                throw ValidationError("--sweep '\(text)': '\(v)' is not a number; expected PARAM=a,b,c")
+            }
+            values.append(d)
+        }
+        guard values.count <= 64 else { throw ValidationError("--sweep: at most 64 values") }
+        return (kv[0], values)
+    }
+
+    func write(_ data: Data, to path: String, what: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: data) else {
+            throw ValidationError("--\(what) \(path): cannot write the file")
+        }
+    }
+
+    func run() throws {
+        var mc = MachineConfig()
+        do {
+            if let path = config { mc = try MachineConfig.load(path: path) }
+        } catch { throw ValidationError("--config \(error)") }
+        if let v = cpus { mc.cpus = v }
+        if let v = isolated { mc.isolated = v }
+        if let v = seconds { mc.seconds = v }
+        if let v = seed { mc.seed = v }
+        if let v = syscallsPerSec {
+            guard v >= 0 else { throw ValidationError("--syscalls-per-sec \(v): expected 0 or more") }
+            mc.workload.isolatedSyscallsPerSec = v
+        }
+        if mc.cpus > 64 && isolated == nil && config == nil { mc.isolated = "8-\(mc.cpus - 1)" }
+        let policies = policy.isEmpty ? Policy.allCases : policy
+        let window = try parseWindow()
+        if let sw = sweep {
+            let (param, values) = try parseSweep(sw)
+            var table: [[PolicyResult]] = []
+            for v in values {
+                let c: MachineConfig
+                do { c = try mc.setting(param, to: v) } catch { throw ValidationError("\(error)") }
+                var row: [PolicyResult] = []
+                for p in policies {
+                    do { row.append(try Simulation(config: c, policy: p).run()) } catch { throw ValidationError("\(param)=\(v): \(error)") }
+                }
+                table.append(row)
+            }
+            if json {
+                struct Out: Codable { var parameter: String; var values: [Double]; var results: [[PolicyResult]] }
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(data: try enc.encode(Out(parameter: param, values: values, results: table)), encoding: .utf8)!)
+            } else {
+                print("machine: \(mc.cpus) CPUs, isolated \(mc.isolated), \(mc.seconds) s simulated, seed \(mc.seed); sweep of \(param)")
+                print("")
+                let head = ["policy", param, "irq/cpu/s", "atomics/rt", "entry ns/rt", "lost us/cpu/s"]
+                print(head.joined(separator: "\t"))
+                for p in policies.indices {
+                    for (vi, v) in values.enumerated() {
+                        let r = table[vi][p]
+                        print([r.policy.rawValue, String(format: "%g", v), String(format: "%.2f", r.interruptionsPerCPUPerSecond),
+                               String(format: "%.2f", r.atomicsPerRoundTrip), String(format: "%.0f", r.entryOverheadNsPerRoundTrip),
+                               String(format: "%.1f", r.lostNsPerCPUPerSecond / 1000)].joined(separator: "\t"))
+                    }
+                }
+            }
+            if let path = svg {
+                try write(Charts.sweep(parameter: param, values: values, results: table).data(using: .utf8)!, to: path, what: "svg")
+            }
+            return
+        }
+        var results: [PolicyResult] = []
+        var traces: [(policy: Policy, events: [TraceEvent])] = []
+        for p in policies {
+            let sim: Simulation
+            do { sim = try Simulation(config: mc, policy: p) } catch { throw ValidationError("\(error)") }
+            if trace != nil { sim.traceWindowNs = window }
+            results.append(sim.run())
+            traces.append((p, sim.traceEvents))
+        }
+        if let path = trace {
+            let iso = Set((try? CPUList(parsing: mc.isolated, cpuCount: mc.cpus).cpus) ?? [])
+            try write(ChromeTrace.render(traces, isolated: iso, cpus: mc.cpus), to: path, what: "trace")
+        }
+        if let path = svg {
+            let title = "\(mc.cpus) CPUs, isolated \(mc.isolated), \(mc.seconds) s, seed \(mc.seed)"
+            try write(Charts.comparison(results, title: title).data(using: .utf8)!, to: path, what: "svg")
+        }
+        if json {
+            struct Out: Codable { var config: MachineConfig; var results: [PolicyResult] }
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(data: try enc.encode(Out(config: mc, results: results)), encoding: .utf8)!)
+        } else {
+            print("machine: \(mc.cpus) CPUs, isolated \(mc.isolated), \(mc.seconds) s simulated, seed \(mc.seed) (replay: --seed \(mc.seed))")
+            print("")
+            print(SimulationTable.render(results))
+        }
+        for r in results where r.incomplete != nil {
+            FileHandle.standardError.write("\(r.policy.rawValue): incomplete: \(r.incomplete!)\n".data(using: .utf8)!)
+        }
+        if let bad = results.first(where: { $0.violation != nil }) {
+            FileHandle.standardError.write("invariant violated under \(bad.policy.rawValue): \(bad.violation!)\n".data(using: .utf8)!)
+            throw ExitCode(1)
+        }
+    }
+}
+
+enum SimulationTable {
+    static func us(_ ns: UInt64) -> String { String(format: "%.1f", Double(ns) / 1000) }
+
+    static func render(_ results: [PolicyResult]) -> String {
+        var rows: [[String]] = [["policy", "irq/cpu", "irq/cpu/s", "lost us/cpu/s", "cost p50 us", "p99", "p99.99", "max",
+                                 "atomics/rt", "entry ns/rt", "req p50 us", "req p99", "gp p50 ms", "exp p50 us"]]
+        for r in results {
+            let c = r.interruptionCost
+            rows.append([
+                r.policy.rawValue,
+                String(format: "%.1f", Double(r.interruptions) / Double(max(r.isolatedCPUs, 1))),
+                String(format: "%.1f", r.interruptionsPerCPUPerSecond),
+                String(format: "%.1f", r.lostNsPerCPUPerSecond / 1000),
+                us(c.p50), us(c.p99), us(c.p9999), us(c.max),
+                String(format: "%.2f", r.atomicsPerRoundTrip),
+                String(format: "%.0f", r.entryOverheadNsPerRoundTrip),
+                us(r.requesterLatency.p50), us(r.requesterLatency.p99),
+                String(format: "%.2f", Double(r.gracePeriodNormal.p50) / 1e6),
+                us(r.gracePeriodExpedited.p50),
+            ])
+        }
+        let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max()! }
+        var out = rows.map { row in
+            row.enumerated().map { i, cell in
+                i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[i] - cell.count) + cell
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+        out += "\n\ninterruptions of isolated CPUs by cause (all isolated CPUs together):\n"
+        let causes = Set(results.flatMap { $0.interruptionsByCause.keys }).sorted()
+        let cw = max(20, (causes.map(\.count).max() ?? 0) + 2)
+        out += "policy".padding(toLength: 18, withPad: " ", startingAt: 0) + causes.map { $0.padding(toLength: cw, withPad: " ", startingAt: 0) }.joined()
+        for r in results {
+            out += "\n" + r.policy.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)
+                + causes.map { String(r.interruptionsByCause[$0] ?? 0).padding(toLength: cw, withPad: " ", startingAt: 0) }.joined()
+        }
+        return out.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { line in String(line.reversed().drop(while: { $0 == " " }).reversed()) }
+            .joined(separator: "\n")
     }
 }
 

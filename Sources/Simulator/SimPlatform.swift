@@ -1,0 +1,101 @@
+import Atomics
+import CPUFlags
+
+/// The protocol core on the simulator's memory: plain values, one transition at a time
+/// (the simulator is a discrete-event loop on one thread, so every core call is atomic
+/// with respect to the others). It counts the atomic read-modify-writes each CPU makes
+/// and checks on the fly that deferred work runs before kernel code.
+final class SimPlatform: Platform {
+    typealias Interrupt = Never
+
+    let cpuCount: Int
+    private var memory: [UInt64]
+    /// The CPU whose code is running (set by the simulator before each core call).
+    var current = 0
+    /// Locked read-modify-writes (and full fences) each CPU has made.
+    private(set) var atomics: [Int]
+    /// Deferred work each CPU was asked for and has not run yet.
+    var owed: [Work]
+    /// Effects the simulator charges time for, per CPU since last read.
+    var flushes: [Int]
+    var serializations: [Int]
+    var callbacksRun: [Int]
+    /// The first broken invariant, if any (the simulator stops the run on it).
+    var violation: String?
+
+    init(cpuCount: Int) {
+        self.cpuCount = cpuCount
+        memory = Array(repeating: 0, count: Cell.allCases.count * cpuCount)
+        atomics = Array(repeating: 0, count: cpuCount)
+        owed = Array(repeating: [], count: cpuCount)
+        flushes = Array(repeating: 0, count: cpuCount)
+        serializations = Array(repeating: 0, count: cpuCount)
+        callbacksRun = Array(repeating: 0, count: cpuCount)
+    }
+
+    func word(_ cpu: Int) -> CPUWord { CPUWord(raw: memory[index(Location(.word, cpu))]) }
+
+    /// Puts `cpu` in `mode` at the start of a run (before any transition).
+    func setInitial(_ cpu: Int, mode: Mode) {
+        memory[index(Location(.word, cpu))] = CPUWord(mode: mode, counter: 0).raw
+    }
+
+    private func index(_ l: Location) -> Int { Int(l.cell.rawValue) * cpuCount + l.cpu }
+    private func rmw(_ l: Location, _ f: (UInt64) -> UInt64) -> UInt64 {
+        atomics[current] += 1
+        let i = index(l)
+        let old = memory[i]
+        memory[i] = f(old)
+        return old
+    }
+
+    func load(_ at: Location, ordering: AtomicLoadOrdering) -> UInt64 { memory[index(at)] }
+    func store(_ value: UInt64, at: Location, ordering: AtomicStoreOrdering) {
+        if ordering == .sequentiallyConsistent { atomics[current] += 1 }
+        memory[index(at)] = value
+    }
+    func loadPrivate(_ at: Location) -> UInt64 { memory[index(at)] }
+    func storePrivate(_ value: UInt64, at: Location) { memory[index(at)] = value }
+    func exchange(_ value: UInt64, at: Location, ordering: AtomicUpdateOrdering) -> UInt64 { rmw(at) { _ in value } }
+    func compareExchange(expected: UInt64, desired: UInt64, at: Location, ordering: AtomicUpdateOrdering)
+        -> (exchanged: Bool, original: UInt64) {
+        let old = rmw(at) { $0 == expected ? desired : $0 }
+        return (old == expected, old)
+    }
+    func fetchAdd(_ delta: UInt64, at: Location, ordering: AtomicUpdateOrdering) -> UInt64 { rmw(at) { $0 &+ delta } }
+    func fetchOr(_ bits: UInt64, at: Location, ordering: AtomicUpdateOrdering) -> UInt64 { rmw(at) { $0 | bits } }
+    func fullFence() { atomics[current] += 1 }
+    func waitUntil(_ at: Location, ordering: AtomicLoadOrdering, _ condition: (UInt64) -> Bool) -> UInt64 {
+        // Pins are taken and released inside one simulator event, so nothing is ever
+        // held when an entry looks: a false condition is a simulator bug.
+        let v = memory[index(at)]
+        precondition(condition(v), "simulator: CPU \(current) would spin on \(at) = \(v)")
+        return v
+    }
+
+    func switchAddressSpace(cpu: Int, toKernel: Bool, flushTLB: Bool) {
+        if flushTLB {
+            flushes[cpu] += 1
+            owed[cpu].remove(.kernelTLBFlush)
+        }
+    }
+    func serialize(cpu: Int) {
+        serializations[cpu] += 1
+        owed[cpu].remove(.syncCore)
+    }
+    func runCallbacks(_ ids: UInt64, of target: Int, on runner: Int) {
+        callbacksRun[runner] += ids.nonzeroBitCount
+        owed[target].remove(.callbacks)
+    }
+    func kernelCodeBegins(cpu: Int, context: KernelContext) {
+        let due = context == .nmi ? owed[cpu].intersection(Work.nmiSafe) : owed[cpu]
+        if !due.isEmpty && violation == nil {
+            violation = "no lost work: cpu\(cpu) runs kernel code while it owes \(due)"
+        }
+    }
+    func kernelCodeEnds(cpu: Int, entering: Mode) {}
+    func rcuWaits(on target: Int, snapshot: UInt64) {}
+    func idleBegins(cpu: Int) {}
+    func onBehalf(of target: Int, by runner: Int, begins: Bool) {}
+    func limitExceeded(_ message: String) -> Never { fatalError(message) }
+}

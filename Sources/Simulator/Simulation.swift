@@ -1,0 +1,441 @@
+import CPUFlags
+import Foundation
+import HeapModule
+import Histogram
+
+/// A machine to simulate: size, isolated CPUs, duration, load, costs, seed.
+public struct MachineConfig: Codable, Hashable, Sendable {
+    public var cpus: Int = 64
+    /// The isolated CPUs as a kernel cpulist (`nohz_full=` syntax).
+    public var isolated: String = "8-63"
+    public var seconds: Double = 1
+    public var seed: UInt64 = 1
+    public var workload = Workload()
+    public var costs = CostModel()
+    /// Limits: a run stops with an error rather than grow without bound.
+    public var cpusMax: Int = 4096
+    public var eventsMax: Int = 50_000_000
+    public init() {}
+}
+
+/// Deterministic random numbers (SplitMix64): the same seed gives the same run.
+struct SplitMix64 {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in (0, 1].
+    mutating func unit() -> Double { (Double(next() >> 11) + 1) / Double(1 << 53) }
+    /// Exponential inter-arrival time for `perSecond`, in ns.
+    mutating func exponentialNs(perSecond: Double) -> Int64 { Int64(-log(unit()) / perSecond * 1e9) }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
+/// The results of one policy on one machine.
+public struct PolicyResult: Codable, Sendable {
+    public struct Percentiles: Codable, Sendable {
+        public var count: UInt64
+        public var p50: UInt64
+        public var p99: UInt64
+        public var p9999: UInt64
+        public var max: UInt64
+        init(_ h: Histogram<UInt64>) {
+            count = h.totalCount
+            p50 = h.totalCount == 0 ? 0 : h.valueAtPercentile(50)
+            p99 = h.totalCount == 0 ? 0 : h.valueAtPercentile(99)
+            p9999 = h.totalCount == 0 ? 0 : h.valueAtPercentile(99.99)
+            max = h.totalCount == 0 ? 0 : h.max
+        }
+    }
+    public var policy: Policy
+    public var isolatedCPUs: Int
+    public var seconds: Double
+    /// Interruptions of isolated CPUs, in all and by cause.
+    public var interruptions: Int
+    public var interruptionsByCause: [String: Int]
+    public var interruptionsPerCPUPerSecond: Double
+    /// Time the isolated tasks lost to interruptions, per CPU per second (ns).
+    public var lostNsPerCPUPerSecond: Double
+    /// Cost of one interruption of an isolated CPU (ns).
+    public var interruptionCost: Percentiles
+    /// Deferrals, skips, on-behalf runs and hardware flushes that replaced interrupts.
+    public var deliveries: [String: Int]
+    /// Requests each housekeeping source made (a text-patch batch counts once).
+    public var requests: [String: Int]
+    /// User round trips of isolated CPUs (syscalls and interrupts from user).
+    public var roundTrips: Int
+    public var atomicsPerRoundTrip: Double
+    public var entryOverheadNsPerRoundTrip: Double
+    /// Latency of each on_each_cpu-style call (ns).
+    public var requesterLatency: Percentiles
+    public var gracePeriodNormal: Percentiles
+    public var gracePeriodExpedited: Percentiles
+    public var events: Int
+    /// Set when the run stopped at `eventsMax` before the simulated time was over.
+    public var incomplete: String?
+    public var violation: String?
+}
+
+/// A discrete-event simulation of one machine under one policy.
+public final class Simulation {
+    public let config: MachineConfig
+    public let policy: Policy
+    let isolated: [Bool]
+    let isolatedList: [Int]
+    let housekeeping: [Int]
+    let platform: SimPlatform
+    var rng: SplitMix64
+    var now: Int64 = 0
+    var queue = Heap<Event>()
+    var seq = 0
+    /// Until when each CPU runs kernel code for a syscall (isolated CPUs).
+    var busyUntil: [Int64]
+
+    // Metrics.
+    var interruptions = 0
+    var byCause: [String: Int] = [:]
+    var lostNs: Double = 0
+    var interruptionCost = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
+    var deliveries: [String: Int] = [:]
+    var requests: [String: Int] = [:]
+    var roundTrips = 0
+    var roundTripAtomics = 0.0
+    var roundTripOverheadNs = 0.0
+    var requesterLatency = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
+    var gpNormal = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
+    var gpExpedited = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
+    var events = 0
+    /// Chrome trace events for the window, if one is set.
+    public var traceWindowNs: ClosedRange<Int64>?
+    public private(set) var traceEvents: [TraceEvent] = []
+
+    func trace(_ name: String, cpu: Int, durNs: Double? = nil, args: [String: String]? = nil) {
+        guard let w = traceWindowNs, w.contains(now) else { return }
+        traceEvents.append(TraceEvent(name: name, ph: durNs == nil ? "i" : "X", ts: Double(now) / 1000,
+                                      dur: durNs.map { $0 / 1000 }, pid: 0, tid: cpu, s: durNs == nil ? "t" : nil, args: args))
+    }
+
+    /// A counter track per isolated CPU with its mode (KERNEL 0, USER 1, IDLE 2, INDET 3).
+    func traceMode(_ cpu: Int) {
+        guard let w = traceWindowNs, w.contains(now) else { return }
+        let m = platform.word(cpu).mode
+        traceEvents.append(TraceEvent(name: "mode cpu\(cpu)", ph: "C", ts: Double(now) / 1000, pid: 0, tid: cpu,
+                                      args: ["\(m)": String(m.rawValue)]))
+    }
+
+    struct Event: Comparable {
+        var time: Int64
+        var seq: Int
+        var kind: Kind
+        enum Kind {
+            case source(Source)
+            case syscall(Int)
+            case syscallExit(Int)
+            case interrupt(Int, cause: String, kind: WorkKind)
+        }
+        static func < (a: Event, b: Event) -> Bool { (a.time, a.seq) < (b.time, b.seq) }
+        static func == (a: Event, b: Event) -> Bool { a.time == b.time && a.seq == b.seq }
+    }
+
+    enum Source: CaseIterable {
+        case kernelTLBFlush, textPatch, rcuExpedited, rcuNormal, userTLBShootdown, wakeup, cacheDrain, pageTableFree
+        func rate(_ w: Workload) -> Double {
+            switch self {
+            case .kernelTLBFlush: return w.kernelTLBFlushPerSec
+            case .textPatch: return w.textPatchBatchesPerSec
+            case .rcuExpedited: return w.rcuExpeditedPerSec
+            case .rcuNormal: return w.rcuNormalPerSec
+            case .userTLBShootdown: return w.userTLBShootdownPerSec
+            case .wakeup: return w.wakeupsPerSec
+            case .cacheDrain: return w.cacheDrainsPerSec
+            case .pageTableFree: return w.pageTableFreeSyncsPerSec
+            }
+        }
+    }
+
+    public enum SetupError: Error, CustomStringConvertible {
+        case bad(String)
+        public var description: String { if case .bad(let s) = self { return s }; return "" }
+    }
+
+    public init(config: MachineConfig, policy: Policy) throws {
+        guard config.cpus >= 2 && config.cpus <= config.cpusMax else {
+            throw SetupError.bad("cpus: \(config.cpus), expected 2 to \(config.cpusMax)")
+        }
+        guard config.seconds > 0 && config.seconds <= 3600 else {
+            throw SetupError.bad("seconds: \(config.seconds), expected more than 0 and at most 3600")
+        }
+        let list: CPUList
+        do { list = try CPUList(parsing: config.isolated, cpuCount: config.cpus) } catch { throw SetupError.bad("isolated: \(error)") }
+        guard list.cpus.count < config.cpus else {
+            throw SetupError.bad("isolated: '\(config.isolated)' leaves no housekeeping CPU")
+        }
+        guard !list.cpus.isEmpty else { throw SetupError.bad("isolated: '\(config.isolated)' names no CPU") }
+        for (group, value) in [("workload", try? JSONEncoder().encode(config.workload)), ("costs", try? JSONEncoder().encode(config.costs))] {
+            let fields = (value.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]) ?? [:]
+            for (k, v) in fields.sorted(by: { $0.key < $1.key }) {
+                guard let d = (v as? NSNumber)?.doubleValue, d.isFinite, d >= 0 else {
+                    throw SetupError.bad("\(group).\(k): \(v), expected a finite number, 0 or more")
+                }
+            }
+        }
+        self.config = config
+        self.policy = policy
+        var iso = Array(repeating: false, count: config.cpus)
+        for c in list.cpus { iso[c] = true }
+        isolated = iso
+        isolatedList = list.cpus
+        housekeeping = (0..<config.cpus).filter { !iso[$0] }
+        platform = SimPlatform(cpuCount: config.cpus)
+        rng = SplitMix64(state: config.seed)
+        busyUntil = Array(repeating: 0, count: config.cpus)
+        for c in isolatedList {
+            platform.setInitial(c, mode: policy.config.exitPolicy == .strict ? .user : .indeterminate)
+        }
+    }
+
+    func schedule(_ at: Int64, _ kind: Event.Kind) {
+        seq += 1
+        queue.insert(Event(time: at, seq: seq, kind: kind))
+    }
+
+    func core(_ cpu: Int) -> CPUFlags<SimPlatform> {
+        platform.current = cpu
+        return CPUFlags(platform: platform, cpu: cpu, config: policy.config)
+    }
+
+    /// Runs the simulation to the end; deterministic for a given config and policy.
+    public func run() -> PolicyResult {
+        let end = Int64(config.seconds * 1e9)
+        for s in Source.allCases where s.rate(config.workload) > 0 {
+            schedule(rng.exponentialNs(perSecond: s.rate(config.workload)), .source(s))
+        }
+        for c in isolatedList { traceMode(c) }
+        if config.workload.isolatedSyscallsPerSec > 0 {
+            for c in isolatedList { schedule(rng.exponentialNs(perSecond: config.workload.isolatedSyscallsPerSec), .syscall(c)) }
+        }
+        while let e = queue.popMin(), e.time <= end, platform.violation == nil, events < config.eventsMax {
+            now = e.time
+            events += 1
+            switch e.kind {
+            case .source(let s):
+                fire(s)
+                schedule(now + rng.exponentialNs(perSecond: s.rate(config.workload)), .source(s))
+            case .syscall(let c):
+                syscall(c)
+                schedule(now + rng.exponentialNs(perSecond: config.workload.isolatedSyscallsPerSec), .syscall(c))
+            case .syscallExit(let c):
+                _ = core(c).exitToUser()
+                traceMode(c)
+            case .interrupt(let t, let cause, let kind):
+                interrupt(t, cause: cause, kind: kind)
+            }
+        }
+        return result()
+    }
+
+    // MARK: Requests
+
+    /// What the policy does with `kind` for target `t`, asked by `r`.
+    func deliver(_ kind: WorkKind, to t: Int, from r: Int) -> Delivery {
+        let f = core(r)
+        let word = platform.word(t)
+        if kind == .rcuExpedited {
+            return f.inExtendedQuiescentState(f.rcuSample(t)) ? .skipped : .interrupted
+        }
+        switch policy {
+        case .linux:
+            return .interrupted
+        case .ctDefer:
+            if kind == .syncCore, case .deferred = f.request(.syncCore, of: t) {
+                platform.owed[t].insert(.syncCore)
+                return .deferred
+            }
+            return .interrupted
+        case .catchUp:
+            let kernelOnly = kind == .kernelTLBFlush || kind == .syncCore
+            return isolated[t] && kernelOnly && word.mode == .user ? .skipped : .interrupted
+        case .hwBroadcast:
+            return kind == .kernelTLBFlush ? .hardware : .interrupted
+        case .cpuflags, .cpuflagsLazy, .cpuflagsAdaptive:
+            switch kind.workClass {
+            case .deferrable:
+                let bit = kind.bit!
+                if case .deferred = f.request(bit, of: t) {
+                    platform.owed[t].formUnion(bit)
+                    return .deferred
+                }
+                return .interrupted
+            case .onBehalf:
+                f.enqueueCallback(0, for: t)
+                return f.runOnBehalf(of: t) ? .onBehalf : .interrupted
+            case .mustInterrupt, .rcuIdleSkips:
+                return .interrupted
+            }
+        }
+    }
+
+    /// on_each_cpu(kind) from a random housekeeping CPU to `targets`; returns its latency.
+    @discardableResult
+    func broadcast(_ kind: WorkKind, to targets: [Int], cause: String) -> Double {
+        let r = housekeeping[rng.below(housekeeping.count)]
+        var worst = 0.0
+        var anyIPI = false
+        for t in targets where t != r {
+            let d = deliver(kind, to: t, from: r)
+            deliveries[d.rawValue, default: 0] += 1
+            if isolated[t] && d != .interrupted {
+                trace("\(d.rawValue): \(cause)", cpu: t, args: ["from": "cpu\(r)", "mode": "\(platform.word(t).mode)"])
+            }
+            switch d {
+            case .interrupted:
+                anyIPI = true
+                let at = now + Int64(config.costs.ipiLatencyNs)
+                var handling = config.costs.ipiLatencyNs + config.costs.handlerNs(kind)
+                if isolated[t] && busyUntil[t] <= now { handling += config.costs.interruptEntryExitNs }
+                worst = max(worst, handling)
+                if isolated[t] { schedule(at, .interrupt(t, cause: cause, kind: kind)) }
+            case .hardware:
+                worst = max(worst, config.costs.hardwareFlushNs)
+            case .deferred, .skipped, .onBehalf:
+                break
+            }
+        }
+        let latency = (anyIPI ? config.costs.ipiSendNs : 0) + worst
+        requesterLatency.record(UInt64(latency))
+        trace("on_each_cpu: \(cause)", cpu: r, durNs: max(latency, 1))
+        return latency
+    }
+
+    func fire(_ s: Source) {
+        requests["\(s)", default: 0] += 1
+        let all = Array(0..<config.cpus)
+        switch s {
+        case .kernelTLBFlush:
+            broadcast(.kernelTLBFlush, to: all, cause: "kernel TLB flush")
+        case .textPatch:
+            for _ in 0..<3 { broadcast(.syncCore, to: all, cause: "sync_core") }
+        case .rcuExpedited:
+            gpExpedited.record(UInt64(broadcast(.rcuExpedited, to: all, cause: "rcu expedited")))
+        case .rcuNormal:
+            gpNormal.record(UInt64(normalGracePeriod()))
+        case .userTLBShootdown:
+            broadcast(.userTLBFlush, to: [isolatedList[rng.below(isolatedList.count)]], cause: "user TLB shootdown")
+        case .wakeup:
+            broadcast(.reschedule, to: [isolatedList[rng.below(isolatedList.count)]], cause: "wakeup")
+        case .cacheDrain:
+            broadcast(.cacheDrain, to: all, cause: "cache drain")
+        case .pageTableFree:
+            broadcast(.tlbRemoveTableSync, to: all, cause: "page-table free sync")
+        }
+    }
+
+    /// A normal grace period: CPUs in an EQS are done; housekeeping CPUs report within a
+    /// tick; an isolated CPU in a syscall reports at its exit; a lazy isolated CPU in
+    /// user mode is interrupted by the forced-quiescent-state scan.
+    func normalGracePeriod() -> Double {
+        let r = housekeeping[rng.below(housekeeping.count)]
+        let f = core(r)
+        var latency = 0.0
+        for t in 0..<config.cpus where t != r {
+            if f.inExtendedQuiescentState(f.rcuSample(t)) { continue }
+            if !isolated[t] {
+                latency = max(latency, config.costs.housekeepingQuiescentNs)
+            } else if busyUntil[t] > now {
+                latency = max(latency, Double(busyUntil[t] - now))
+            } else {
+                latency = max(latency, config.costs.rcuForceQuiescentNs)
+                schedule(now + Int64(config.costs.rcuForceQuiescentNs), .interrupt(t, cause: "rcu force-quiescent", kind: .rcuExpedited))
+            }
+        }
+        return latency
+    }
+
+    // MARK: Isolated CPUs
+
+    /// The cost of the work an entry ran (deferred flushes and serializations), and the
+    /// unconditional catch-up work, for `t`'s last entry.
+    func entryWorkNs(_ t: Int) -> Double {
+        var ns = Double(platform.flushes[t]) * config.costs.kernelTLBFlushNs
+            + Double(platform.serializations[t]) * config.costs.syncCoreNs
+        platform.flushes[t] = 0
+        platform.serializations[t] = 0
+        if policy == .catchUp { ns += config.costs.kernelTLBFlushNs + config.costs.syncCoreNs }
+        return ns
+    }
+
+    /// The atomics a round trip is charged: what context tracking makes, or what the
+    /// core made (`coreAtomics`, counted by the platform).
+    func atomicsNs(coreAtomics: Int) -> (count: Double, ns: Double) {
+        let n = policy.usesContextTracking ? config.costs.contextTrackingAtomicsPerRoundTrip : Double(coreAtomics)
+        return (n, n * config.costs.atomicNs)
+    }
+
+    func syscall(_ t: Int) {
+        guard busyUntil[t] <= now else { return }
+        let before = platform.atomics[t]
+        core(t).enterFromUser()
+        let work = entryWorkNs(t)
+        busyUntil[t] = now + Int64(config.costs.syscallKernelNs + work)
+        schedule(busyUntil[t], .syscallExit(t))
+        trace("syscall", cpu: t, durNs: config.costs.syscallKernelNs + work, args: work > 0 ? ["deferred work ns": String(format: "%.0f", work)] : nil)
+        traceMode(t)
+        // The exit's atomics (none: a plain store) are made at .syscallExit.
+        let a = atomicsNs(coreAtomics: platform.atomics[t] - before)
+        roundTrips += 1
+        roundTripAtomics += a.count
+        roundTripOverheadNs += a.ns + work
+    }
+
+    func interrupt(_ t: Int, cause: String, kind: WorkKind) {
+        interruptions += 1
+        byCause[cause, default: 0] += 1
+        var cost = config.costs.handlerNs(kind)
+        if busyUntil[t] > now {
+            // In the kernel already (a syscall): the handler only.
+            interruptionCost.record(UInt64(cost))
+            lostNs += cost
+            trace("IPI in kernel: \(cause)", cpu: t, durNs: cost)
+            return
+        }
+        let f = core(t)
+        // Atomics of the entry and exit only, not of the handler's own work.
+        let before = platform.atomics[t]
+        let frame = f.irqEnter()
+        let entryAtomics = platform.atomics[t] - before
+        if kind == .cacheDrain { platform.current = t; f.runQueuedCallbacks(of: t) }
+        let beforeExit = platform.atomics[t]
+        f.irqExit(frame, wasIPI: true)
+        let work = entryWorkNs(t)
+        let a = atomicsNs(coreAtomics: entryAtomics + platform.atomics[t] - beforeExit)
+        cost += config.costs.interruptEntryExitNs + work + a.ns
+        roundTrips += 1
+        roundTripAtomics += a.count
+        roundTripOverheadNs += a.ns + work
+        interruptionCost.record(UInt64(cost))
+        lostNs += cost
+        trace("IPI: \(cause)", cpu: t, durNs: cost, args: ["from mode": "\(frame.interrupted)", "back to": "\(platform.word(t).mode)"])
+        traceMode(t)
+    }
+
+    func result() -> PolicyResult {
+        let n = Double(max(isolatedList.count, 1))
+        return PolicyResult(
+            policy: policy, isolatedCPUs: isolatedList.count, seconds: config.seconds,
+            interruptions: interruptions, interruptionsByCause: byCause,
+            interruptionsPerCPUPerSecond: Double(interruptions) / n / config.seconds,
+            lostNsPerCPUPerSecond: lostNs / n / config.seconds,
+            interruptionCost: .init(interruptionCost), deliveries: deliveries, requests: requests,
+            roundTrips: roundTrips,
+            atomicsPerRoundTrip: roundTrips == 0 ? (policy.usesContextTracking ? config.costs.contextTrackingAtomicsPerRoundTrip : 0) : roundTripAtomics / Double(roundTrips),
+            entryOverheadNsPerRoundTrip: roundTrips == 0 ? 0 : roundTripOverheadNs / Double(roundTrips),
+            requesterLatency: .init(requesterLatency), gracePeriodNormal: .init(gpNormal),
+            gracePeriodExpedited: .init(gpExpedited), events: events,
+            incomplete: events >= config.eventsMax ? "stopped after eventsMax = \(config.eventsMax) events; lower the rates or the duration" : nil,
+            violation: platform.violation)
+    }
+}

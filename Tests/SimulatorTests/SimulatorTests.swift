@@ -1,0 +1,169 @@
+import CPUFlags
+import Foundation
+import Testing
+
+@testable import Simulator
+
+@Test func cpulistsParseLikeTheKernel() throws {
+    #expect(try CPUList(parsing: "8-63", cpuCount: 64).cpus == Array(8...63))
+    #expect(try CPUList(parsing: "0-7,16-23:4,40", cpuCount: 64).cpus == [0, 1, 2, 3, 4, 5, 6, 7, 16, 20, 40])
+    #expect(try CPUList(parsing: "3", cpuCount: 4).description == "3")
+    #expect(CPUList([1, 2, 3, 7]).description == "1-3,7")
+    for (bad, expected) in [("8-", "after '-'"), ("70", "below 64"), ("5-3", "not below its start"), ("", "a CPU number"),
+                            ("1,,2", "a CPU number"), ("a", "a CPU number"), ("0-3:0", "positive stride")] {
+        do {
+            _ = try CPUList(parsing: bad, cpuCount: 64)
+            Issue.record("'\(bad)' parsed")
+        } catch {
+            #expect(error.description.contains(expected), "\(bad): \(error)")
+            #expect(error.description.contains("'\(bad)'"))
+        }
+    }
+}
+
+/// What each policy does with each work kind for a target in each mode.
+@Test(arguments: Policy.allCases)
+func policyDecisions(_ policy: Policy) throws {
+    func decide(_ kind: WorkKind, targetMode: Mode) throws -> Delivery {
+        var mc = MachineConfig()
+        mc.cpus = 2
+        mc.isolated = "1"
+        let sim = try Simulation(config: mc, policy: policy)
+        sim.platform.setInitial(1, mode: targetMode)
+        return sim.deliver(kind, to: 1, from: 0)
+    }
+    for kind in WorkKind.allCases {
+        // A target running kernel code is interrupted by every policy, except that
+        // hardware does kernel TLB flushes under hw-broadcast.
+        let inKernel = try decide(kind, targetMode: .kernel)
+        #expect(inKernel == (policy == .hwBroadcast && kind == .kernelTLBFlush ? .hardware : .interrupted), "\(kind) kernel")
+        // INDETERMINATE promises nothing: interrupted (hw-broadcast's flush aside).
+        let lazy = try decide(kind, targetMode: .indeterminate)
+        #expect(lazy == (policy == .hwBroadcast && kind == .kernelTLBFlush ? .hardware : .interrupted), "\(kind) indeterminate")
+        // USER: each policy's own answer.
+        let user = try decide(kind, targetMode: .user)
+        let expected: Delivery
+        switch (policy, kind) {
+        case (_, .rcuExpedited): expected = .skipped
+        case (.ctDefer, .syncCore): expected = .deferred
+        case (.catchUp, .kernelTLBFlush), (.catchUp, .syncCore): expected = .skipped
+        case (.hwBroadcast, .kernelTLBFlush): expected = .hardware
+        case (.cpuflags, .kernelTLBFlush), (.cpuflags, .syncCore), (.cpuflags, .tlbRemoveTableSync),
+             (.cpuflagsLazy, .kernelTLBFlush), (.cpuflagsLazy, .syncCore), (.cpuflagsLazy, .tlbRemoveTableSync),
+             (.cpuflagsAdaptive, .kernelTLBFlush), (.cpuflagsAdaptive, .syncCore), (.cpuflagsAdaptive, .tlbRemoveTableSync):
+            expected = .deferred
+        case (.cpuflags, .cacheDrain), (.cpuflagsLazy, .cacheDrain), (.cpuflagsAdaptive, .cacheDrain): expected = .onBehalf
+        default: expected = .interrupted
+        }
+        #expect(user == expected, "\(policy) \(kind) user")
+    }
+}
+
+func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineConfig {
+    var mc = MachineConfig()
+    mc.cpus = 6
+    mc.isolated = "2-5"
+    mc.seconds = 2
+    mc.seed = 42
+    var w = Workload()
+    w.kernelTLBFlushPerSec = 30
+    w.textPatchBatchesPerSec = 5
+    w.rcuExpeditedPerSec = 0
+    w.rcuNormalPerSec = 0
+    w.userTLBShootdownPerSec = 4
+    w.wakeupsPerSec = 3
+    w.cacheDrainsPerSec = 0
+    w.pageTableFreeSyncsPerSec = 0
+    mc.workload = w
+    tweak(&mc)
+    return mc
+}
+
+/// A small workload whose interruption counts follow exactly from its request counts.
+@Test func smallWorkloadCountsAreExact() throws {
+    let mc = smallMachine()
+    var results: [Policy: PolicyResult] = [:]
+    for p in Policy.allCases { results[p] = try Simulation(config: mc, policy: p).run() }
+    let r = results[.linux]!
+    let flushes = r.requests["kernelTLBFlush"] ?? 0
+    let patches = r.requests["textPatch"] ?? 0
+    let shootdowns = r.requests["userTLBShootdown"] ?? 0
+    let wakeups = r.requests["wakeup"] ?? 0
+    #expect(flushes > 20 && patches > 2 && shootdowns > 0 && wakeups > 0, "the workload did something")
+    // Same seed, same requests under every policy.
+    for p in Policy.allCases { #expect(results[p]!.requests == r.requests, "\(p)") }
+    let iso = 4
+    let targeted = shootdowns + wakeups  // one isolated CPU each, never deferrable
+    #expect(results[.linux]!.interruptions == iso * (flushes + 3 * patches) + targeted)
+    #expect(results[.ctDefer]!.interruptions == iso * flushes + targeted)
+    #expect(results[.catchUp]!.interruptions == targeted)
+    #expect(results[.cpuflags]!.interruptions == targeted)
+    #expect(results[.hwBroadcast]!.interruptions == iso * 3 * patches + targeted)
+    #expect(results[.cpuflagsLazy]!.interruptions == results[.linux]!.interruptions)
+    // Adaptive: at most the first IPI per CPU hits INDETERMINATE user mode; after it
+    // the CPU is USER and everything deferrable is deferred.
+    #expect(results[.cpuflagsAdaptive]!.interruptions <= iso + targeted + iso)
+    // Entry cost: one atomic per round trip for cpuflags, none lazy, two for context tracking.
+    #expect(results[.cpuflags]!.atomicsPerRoundTrip == 1)
+    #expect(results[.cpuflagsLazy]!.atomicsPerRoundTrip == 0)
+    #expect(results[.linux]!.atomicsPerRoundTrip == 2)
+    for p in Policy.allCases { #expect(results[p]!.violation == nil) }
+}
+
+@Test func sameSeedSameNumbers() throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = .sortedKeys
+    let a = try enc.encode(Simulation(config: MachineConfig(), policy: .cpuflagsAdaptive).run())
+    let b = try enc.encode(Simulation(config: MachineConfig(), policy: .cpuflagsAdaptive).run())
+    #expect(a == b)
+    var other = MachineConfig()
+    other.seed = 2
+    let c = try enc.encode(Simulation(config: other, policy: .cpuflagsAdaptive).run())
+    #expect(a != c)
+}
+
+/// The default scenario has BRIEF §1's shape.
+@Test func defaultScenarioShape() throws {
+    func run(_ p: Policy) throws -> PolicyResult { try Simulation(config: MachineConfig(), policy: p).run() }
+    let linux = try run(.linux), ct = try run(.ctDefer), cf = try run(.cpuflags)
+    #expect((linux.interruptionsByCause["kernel TLB flush"] ?? 0) > 0)
+    #expect((linux.interruptionsByCause["sync_core"] ?? 0) > 0)
+    #expect((ct.interruptionsByCause["sync_core"] ?? 0) == 0)
+    #expect((ct.interruptionsByCause["kernel TLB flush"] ?? 0) > 0)
+    for cause in ["kernel TLB flush", "sync_core", "cache drain", "page-table free sync", "rcu expedited"] {
+        #expect((cf.interruptionsByCause[cause] ?? 0) == 0, "\(cause)")
+    }
+    for r in [linux, ct, cf] {
+        #expect((r.interruptionsByCause["user TLB shootdown"] ?? 0) + (r.interruptionsByCause["wakeup"] ?? 0) > 0)
+    }
+}
+
+@Test func badConfigsAreExplained() throws {
+    var mc = MachineConfig()
+    mc.isolated = "0-63"
+    #expect(throws: Simulation.SetupError.self) { try Simulation(config: mc, policy: .linux) }
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cpuflags-sim-\(getpid())")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    func load(_ json: String) -> String {
+        let path = dir.appendingPathComponent("c.json").path
+        FileManager.default.createFile(atPath: path, contents: json.data(using: .utf8))
+        do { _ = try MachineConfig.load(path: path); return "ok" } catch { return "\(error)" }
+    }
+    #expect(load(#"{"cpus": 128, "workload": {"wakeupsPerSec": 9}}"#) == "ok")
+    #expect(load(#"{"cpu": 128}"#).contains("unknown field 'cpu'"))
+    #expect(load(#"{"workload": {"wakeups": 1}}"#).contains("unknown field 'workload.wakeups'"))
+    #expect(load(#"{"seconds": "long"}"#).contains("field 'seconds'"))
+    #expect(load("not json").contains("not valid JSON"))
+}
+
+/// The on-the-fly invariant: deferred work must run before kernel code.
+@Test func lostWorkIsCaughtOnTheFly() throws {
+    let p = SimPlatform(cpuCount: 2)
+    p.setInitial(1, mode: .user)
+    p.owed[1] = [.syncCore]  // owed, but no bit in the word: as if lost
+    let f = CPUFlags(platform: p, cpu: 1)
+    p.current = 1
+    f.enterFromUser()
+    #expect(p.violation?.contains("owes SYNC") == true)
+}
