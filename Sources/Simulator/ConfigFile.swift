@@ -5,8 +5,9 @@ extension MachineConfig {
     /// `workload` and `costs` objects too) over the defaults. Unknown keys and wrong
     /// types are errors that name the file and the field.
     public static func load(path: String, over base: MachineConfig = MachineConfig()) throws -> MachineConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Simulation.SetupError.bad("\(path): cannot read the file")
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw Simulation.SetupError.bad("\(path): cannot read the file (\(error.localizedDescription))")
         }
         let user: Any
         do { user = try JSONSerialization.jsonObject(with: data) } catch {

@@ -77,6 +77,10 @@ public struct Workload: Codable, Hashable, Sendable {
     public var pageTableFreeSyncsPerSec: Double = 5
     /// Syscalls (or page faults) per second of each isolated task (default: none).
     public var isolatedSyscallsPerSec: Double = 0
+    /// Idle periods per second of each isolated CPU (the task blocks; the CPU polls in
+    /// idle, woken by a bit where the policy allows), and how long each lasts.
+    public var isolatedIdlePeriodsPerSec: Double = 0
+    public var isolatedIdleNs: Double = 1_000_000
 
     public init() {}
 }

@@ -58,6 +58,13 @@ public struct PolicyResult: Codable, Sendable {
     public var interruptions: Int
     public var interruptionsByCause: [String: Int]
     public var interruptionsPerCPUPerSecond: Double
+    /// Interrupts that found an isolated CPU idle (counted in `interruptions`; they cost
+    /// no task time, so they are not in the lost time or the cost distribution).
+    public var idleInterruptions: Int
+    /// Housekeeping CPUs exit to user lazily under every policy here (cpu_flags is
+    /// strict on isolated CPUs only; context tracking is off on housekeeping CPUs):
+    /// 0 atomics per round trip. Not simulated per event.
+    public var housekeepingAtomicsPerRoundTrip: Double
     /// Time the isolated tasks lost to interruptions, per CPU per second (ns).
     public var lostNsPerCPUPerSecond: Double
     /// Cost of one interruption of an isolated CPU (ns).
@@ -78,6 +85,8 @@ public struct PolicyResult: Codable, Sendable {
     /// Set when the run stopped at `eventsMax` before the simulated time was over.
     public var incomplete: String?
     public var violation: String?
+    /// The events that led to the violation, oldest first.
+    public var violationEvents: [String]?
 }
 
 /// A discrete-event simulation of one machine under one policy.
@@ -94,6 +103,9 @@ public final class Simulation {
     var seq = 0
     /// Until when each CPU runs kernel code for a syscall (isolated CPUs).
     var busyUntil: [Int64]
+    /// Isolated CPUs in an idle period, and when it ends.
+    var idle: [Bool]
+    var idleExitAt: [Int64]
 
     // Metrics.
     var interruptions = 0
@@ -109,6 +121,25 @@ public final class Simulation {
     var gpNormal = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
     var gpExpedited = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
     var events = 0
+    var idleInterruptions = 0
+    /// The last events, printed when an invariant fails (a ring of `recentMax`).
+    static let recentMax = 16
+    var recent: [(Int64, Event.Kind)?] = Array(repeating: nil, count: Simulation.recentMax)
+
+    func recentEvents() -> [String] {
+        (1...recent.count).compactMap { i in recent[(events + i) % recent.count] }.map { t, k in
+            let what: String
+            switch k {
+            case .source(let s): what = "housekeeping \(s)"
+            case .syscall(let c): what = "cpu\(c) syscall"
+            case .syscallExit(let c): what = "cpu\(c) syscall exit"
+            case .idleEnter(let c): what = "cpu\(c) idle"
+            case .idleExit(let c): what = "cpu\(c) idle exit"
+            case .interrupt(let c, let cause, _): what = "cpu\(c) interrupted: \(cause)"
+            }
+            return String(format: "%12.3f us  ", Double(t) / 1000) + what
+        }
+    }
     /// Chrome trace events for the window, if one is set.
     public var traceWindowNs: ClosedRange<Int64>?
     public private(set) var traceEvents: [TraceEvent] = []
@@ -135,6 +166,8 @@ public final class Simulation {
             case source(Source)
             case syscall(Int)
             case syscallExit(Int)
+            case idleEnter(Int)
+            case idleExit(Int)
             case interrupt(Int, cause: String, kind: WorkKind)
         }
         static func < (a: Event, b: Event) -> Bool { (a.time, a.seq) < (b.time, b.seq) }
@@ -193,6 +226,8 @@ public final class Simulation {
         platform = SimPlatform(cpuCount: config.cpus)
         rng = SplitMix64(state: config.seed)
         busyUntil = Array(repeating: 0, count: config.cpus)
+        idle = Array(repeating: false, count: config.cpus)
+        idleExitAt = Array(repeating: 0, count: config.cpus)
         for c in isolatedList {
             platform.setInitial(c, mode: policy.config.exitPolicy == .strict ? .user : .indeterminate)
         }
@@ -215,12 +250,16 @@ public final class Simulation {
             schedule(rng.exponentialNs(perSecond: s.rate(config.workload)), .source(s))
         }
         for c in isolatedList { traceMode(c) }
+        if config.workload.isolatedIdlePeriodsPerSec > 0 {
+            for c in isolatedList { schedule(rng.exponentialNs(perSecond: config.workload.isolatedIdlePeriodsPerSec), .idleEnter(c)) }
+        }
         if config.workload.isolatedSyscallsPerSec > 0 {
             for c in isolatedList { schedule(rng.exponentialNs(perSecond: config.workload.isolatedSyscallsPerSec), .syscall(c)) }
         }
         while let e = queue.popMin(), e.time <= end, platform.violation == nil, events < config.eventsMax {
             now = e.time
             events += 1
+            recent[events % recent.count] = (e.time, e.kind)
             switch e.kind {
             case .source(let s):
                 fire(s)
@@ -231,6 +270,11 @@ public final class Simulation {
             case .syscallExit(let c):
                 _ = core(c).exitToUser()
                 traceMode(c)
+            case .idleEnter(let c):
+                idleEnter(c)
+                schedule(now + rng.exponentialNs(perSecond: config.workload.isolatedIdlePeriodsPerSec), .idleEnter(c))
+            case .idleExit(let c):
+                idleExit(c)
             case .interrupt(let t, let cause, let kind):
                 interrupt(t, cause: cause, kind: kind)
             }
@@ -293,6 +337,12 @@ public final class Simulation {
             }
             switch d {
             case .interrupted:
+                // Deferral is real: a cpu_flags policy never interrupts a CPU it may
+                // defer to for deferrable work.
+                if !policy.usesContextTracking && kind.workClass == .deferrable && platform.word(t).mode.defersWork
+                    && platform.violation == nil {
+                    platform.violation = "deferral is real: cpu\(r) interrupted cpu\(t) in \(platform.word(t).mode) for \(kind.rawValue)"
+                }
                 anyIPI = true
                 let at = now + Int64(config.costs.ipiLatencyNs)
                 var handling = config.costs.ipiLatencyNs + config.costs.handlerNs(kind)
@@ -326,7 +376,20 @@ public final class Simulation {
         case .userTLBShootdown:
             broadcast(.userTLBFlush, to: [isolatedList[rng.below(isolatedList.count)]], cause: "user TLB shootdown")
         case .wakeup:
-            broadcast(.reschedule, to: [isolatedList[rng.below(isolatedList.count)]], cause: "wakeup")
+            let t = isolatedList[rng.below(isolatedList.count)]
+            if idle[t] {
+                // Every policy wakes a polling idle CPU by a bit (set_nr_if_polling
+                // today, the WAKE bit here): the same core call.
+                let r = housekeeping[rng.below(housekeeping.count)]
+                if case .deferred = core(r).wake(t) {
+                    deliveries[Delivery.deferred.rawValue, default: 0] += 1
+                    trace("woken by bit", cpu: t, args: ["from": "cpu\(r)"])
+                    idleExitAt[t] = now
+                    schedule(now, .idleExit(t))
+                    return
+                }
+            }
+            broadcast(.reschedule, to: [t], cause: "wakeup")
         case .cacheDrain:
             broadcast(.cacheDrain, to: all, cause: "cache drain")
         case .pageTableFree:
@@ -375,8 +438,45 @@ public final class Simulation {
         return (n, n * config.costs.atomicNs)
     }
 
+    /// The isolated task blocks: the CPU enters the kernel, then polling idle.
+    func idleEnter(_ t: Int) {
+        guard busyUntil[t] <= now, !idle[t] else { return }
+        let before = platform.atomics[t]
+        let f = core(t)
+        f.enterFromUser()
+        f.contextSwitch()
+        f.enterIdle(polling: true)
+        idle[t] = true
+        idleExitAt[t] = now + Int64(config.workload.isolatedIdleNs)
+        schedule(idleExitAt[t], .idleExit(t))
+        chargeRoundTrip(coreAtomics: platform.atomics[t] - before, work: entryWorkNs(t))
+        traceMode(t)
+    }
+
+    /// The task wakes (its timer, or a wakeup by bit): idle exit runs what was deferred,
+    /// and the CPU returns to user mode.
+    func idleExit(_ t: Int) {
+        guard idle[t], idleExitAt[t] <= now else { return }
+        let before = platform.atomics[t]
+        let f = core(t)
+        f.exitIdle()
+        let work = entryWorkNs(t)
+        f.exitToUser()
+        idle[t] = false
+        chargeRoundTrip(coreAtomics: platform.atomics[t] - before, work: work)
+        trace("idle exit", cpu: t, durNs: max(work, 1))
+        traceMode(t)
+    }
+
+    func chargeRoundTrip(coreAtomics: Int, work: Double) {
+        let a = atomicsNs(coreAtomics: coreAtomics)
+        roundTrips += 1
+        roundTripAtomics += a.count
+        roundTripOverheadNs += a.ns + work
+    }
+
     func syscall(_ t: Int) {
-        guard busyUntil[t] <= now else { return }
+        guard busyUntil[t] <= now, !idle[t] else { return }
         let before = platform.atomics[t]
         core(t).enterFromUser()
         let work = entryWorkNs(t)
@@ -385,21 +485,20 @@ public final class Simulation {
         trace("syscall", cpu: t, durNs: config.costs.syscallKernelNs + work, args: work > 0 ? ["deferred work ns": String(format: "%.0f", work)] : nil)
         traceMode(t)
         // The exit's atomics (none: a plain store) are made at .syscallExit.
-        let a = atomicsNs(coreAtomics: platform.atomics[t] - before)
-        roundTrips += 1
-        roundTripAtomics += a.count
-        roundTripOverheadNs += a.ns + work
+        chargeRoundTrip(coreAtomics: platform.atomics[t] - before, work: work)
     }
 
+    /// An interrupt reaches isolated CPU `t`: the core's IRQ entry (running what was
+    /// deferred), the handler, the IRQ exit.
     func interrupt(_ t: Int, cause: String, kind: WorkKind) {
         interruptions += 1
         byCause[cause, default: 0] += 1
-        var cost = config.costs.handlerNs(kind)
+        let handler = config.costs.handlerNs(kind)
         if busyUntil[t] > now {
             // In the kernel already (a syscall): the handler only.
-            interruptionCost.record(UInt64(cost))
-            lostNs += cost
-            trace("IPI in kernel: \(cause)", cpu: t, durNs: cost)
+            interruptionCost.record(UInt64(handler))
+            lostNs += handler
+            trace("IPI in kernel: \(cause)", cpu: t, durNs: handler)
             return
         }
         let f = core(t)
@@ -411,15 +510,19 @@ public final class Simulation {
         let beforeExit = platform.atomics[t]
         f.irqExit(frame, wasIPI: true)
         let work = entryWorkNs(t)
-        let a = atomicsNs(coreAtomics: entryAtomics + platform.atomics[t] - beforeExit)
-        cost += config.costs.interruptEntryExitNs + work + a.ns
-        roundTrips += 1
-        roundTripAtomics += a.count
-        roundTripOverheadNs += a.ns + work
+        traceMode(t)
+        if idle[t] {
+            // Idle: nobody's time is lost, but the CPU still wakes for it.
+            idleInterruptions += 1
+            trace("IPI in idle: \(cause)", cpu: t, durNs: handler)
+            return
+        }
+        let coreAtomics = entryAtomics + platform.atomics[t] - beforeExit
+        chargeRoundTrip(coreAtomics: coreAtomics, work: work)
+        let cost = handler + config.costs.interruptEntryExitNs + work + atomicsNs(coreAtomics: coreAtomics).ns
         interruptionCost.record(UInt64(cost))
         lostNs += cost
         trace("IPI: \(cause)", cpu: t, durNs: cost, args: ["from mode": "\(frame.interrupted)", "back to": "\(platform.word(t).mode)"])
-        traceMode(t)
     }
 
     func result() -> PolicyResult {
@@ -428,6 +531,7 @@ public final class Simulation {
             policy: policy, isolatedCPUs: isolatedList.count, seconds: config.seconds,
             interruptions: interruptions, interruptionsByCause: byCause,
             interruptionsPerCPUPerSecond: Double(interruptions) / n / config.seconds,
+            idleInterruptions: idleInterruptions, housekeepingAtomicsPerRoundTrip: 0,
             lostNsPerCPUPerSecond: lostNs / n / config.seconds,
             interruptionCost: .init(interruptionCost), deliveries: deliveries, requests: requests,
             roundTrips: roundTrips,
@@ -436,6 +540,7 @@ public final class Simulation {
             requesterLatency: .init(requesterLatency), gracePeriodNormal: .init(gpNormal),
             gracePeriodExpedited: .init(gpExpedited), events: events,
             incomplete: events >= config.eventsMax ? "stopped after eventsMax = \(config.eventsMax) events; lower the rates or the duration" : nil,
-            violation: platform.violation)
+            violation: platform.violation,
+            violationEvents: platform.violation == nil ? nil : recentEvents())
     }
 }

@@ -277,6 +277,8 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, help: "Simulated seconds.") var seconds: Double?
     @Option(name: .long, help: "Random seed (printed; replays the run exactly).") var seed: UInt64?
     @Option(name: .long, help: "Syscalls per second of each isolated task.") var syscallsPerSec: Double?
+    @Option(name: .long, help: "Idle periods per second of each isolated CPU (1 ms each unless the config says otherwise).")
+    var idlePerSec: Double?
     @Option(name: .long, help: "Policy to run (repeatable; default all): \(Policy.allCases.map(\.rawValue).joined(separator: ", ")).")
     var policy: [Policy] = []
     @Option(name: .long, help: "JSON file with any MachineConfig fields (cpus, isolated, seconds, seed, workload.*, costs.*).")
@@ -331,6 +333,10 @@ struct Simulate: ParsableCommand {
         if let v = syscallsPerSec {
             guard v >= 0 else { throw ValidationError("--syscalls-per-sec \(v): expected 0 or more") }
             mc.workload.isolatedSyscallsPerSec = v
+        }
+        if let v = idlePerSec {
+            guard v >= 0 else { throw ValidationError("--idle-per-sec \(v): expected 0 or more") }
+            mc.workload.isolatedIdlePeriodsPerSec = v
         }
         if mc.cpus > 64 && isolated == nil && config == nil { mc.isolated = "8-\(mc.cpus - 1)" }
         let policies = policy.isEmpty ? Policy.allCases : policy
@@ -403,6 +409,7 @@ struct Simulate: ParsableCommand {
         }
         if let bad = results.first(where: { $0.violation != nil }) {
             FileHandle.standardError.write("invariant violated under \(bad.policy.rawValue): \(bad.violation!)\n".data(using: .utf8)!)
+            FileHandle.standardError.write(("the events that led to it:\n" + (bad.violationEvents ?? []).joined(separator: "\n") + "\n").data(using: .utf8)!)
             throw ExitCode(1)
         }
     }

@@ -157,6 +157,18 @@ func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineC
     #expect(load("not json").contains("not valid JSON"))
 }
 
+/// A violation stops the run and reports the events that led to it.
+@Test func violationStopsTheRunWithItsEvents() throws {
+    var mc = MachineConfig()
+    mc.workload.isolatedSyscallsPerSec = 100
+    let sim = try Simulation(config: mc, policy: .cpuflags)
+    sim.platform.owed[9] = [.kernelTLBFlush]  // owed without a bit: lost work
+    let r = sim.run()
+    #expect(r.violation?.contains("cpu9") == true)
+    #expect((r.violationEvents ?? []).contains { $0.contains("cpu9") })
+    #expect(r.events < 1000, "the run stopped")
+}
+
 /// The on-the-fly invariant: deferred work must run before kernel code.
 @Test func lostWorkIsCaughtOnTheFly() throws {
     let p = SimPlatform(cpuCount: 2)
@@ -166,4 +178,21 @@ func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineC
     p.current = 1
     f.enterFromUser()
     #expect(p.violation?.contains("owes SYNC") == true)
+}
+
+/// Idle periods: a polling idle CPU is woken by a bit under every policy (the same
+/// core call), deferred work waits for idle exit under cpu_flags, and the adaptive
+/// policy loses its promotion at each context switch.
+@Test func idlePeriods() throws {
+    let mc = smallMachine { c in
+        c.workload.isolatedIdlePeriodsPerSec = 50
+        c.workload.isolatedIdleNs = 5_000_000
+        c.workload.wakeupsPerSec = 40
+    }
+    let linux = try Simulation(config: mc, policy: .linux).run()
+    let cf = try Simulation(config: mc, policy: .cpuflags).run()
+    #expect((linux.deliveries["deferred"] ?? 0) > 0, "wakeups by bit under linux too")
+    #expect(linux.idleInterruptions > 0, "linux interrupts idle CPUs for flushes")
+    #expect(cf.idleInterruptions == 0, "cpu_flags defers to idle CPUs")
+    #expect(cf.violation == nil && linux.violation == nil)
 }
