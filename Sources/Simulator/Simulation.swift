@@ -140,6 +140,8 @@ public final class Simulation {
             return String(format: "%12.3f us  ", Double(t) / 1000) + what
         }
     }
+    /// Called about once a second of wall time on long runs, with the simulated time.
+    public var progress: ((Int64) -> Void)?
     /// Chrome trace events for the window, if one is set.
     public var traceWindowNs: ClosedRange<Int64>?
     public private(set) var traceEvents: [TraceEvent] = []
@@ -244,7 +246,10 @@ public final class Simulation {
     }
 
     /// Runs the simulation to the end; deterministic for a given config and policy.
+    var lastProgress = ContinuousClock.now
+
     public func run() -> PolicyResult {
+        lastProgress = ContinuousClock.now
         let end = Int64(config.seconds * 1e9)
         for s in Source.allCases where s.rate(config.workload) > 0 {
             schedule(rng.exponentialNs(perSecond: s.rate(config.workload)), .source(s))
@@ -260,6 +265,13 @@ public final class Simulation {
             now = e.time
             events += 1
             recent[events % recent.count] = (e.time, e.kind)
+            if events & 0xFFFF == 0, let p = progress {
+                let t = ContinuousClock.now
+                if t - lastProgress >= .seconds(1) {
+                    lastProgress = t
+                    p(now)
+                }
+            }
             switch e.kind {
             case .source(let s):
                 fire(s)

@@ -279,7 +279,7 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, help: "Syscalls per second of each isolated task.") var syscallsPerSec: Double?
     @Option(name: .long, help: "Idle periods per second of each isolated CPU (1 ms each unless the config says otherwise).")
     var idlePerSec: Double?
-    @Option(name: .long, help: "Policy to run (repeatable; default all): \(Policy.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(name: .long, help: "Policy to run (repeatable; default all).")
     var policy: [Policy] = []
     @Option(name: .long, help: "JSON file with any MachineConfig fields (cpus, isolated, seconds, seed, workload.*, costs.*).")
     var config: String?
@@ -288,7 +288,7 @@ struct Simulate: ParsableCommand {
     var svg: String?
     @Option(name: .long, help: "Write a Chrome trace-event JSON file (open in ui.perfetto.dev) of the trace window.")
     var trace: String?
-    @Option(name: .long, help: "Trace window in simulated ms, FROM-TO (default 0-50).")
+    @Option(name: .long, help: "Trace window in simulated ms, FROM-TO.")
     var traceWindow: String = "0-50"
     @Option(name: .long, help: "Vary one parameter: PARAM=a,b,c (PARAM a config path such as workload.isolatedSyscallsPerSec).")
     var sweep: String?
@@ -383,6 +383,9 @@ struct Simulate: ParsableCommand {
             let sim: Simulation
             do { sim = try Simulation(config: mc, policy: p) } catch { throw ValidationError("\(error)") }
             if trace != nil { sim.traceWindowNs = window }
+            sim.progress = { simulatedNs in
+                FileHandle.standardError.write(String(format: "  %@: %.3f of %.3f simulated s\n", p.rawValue, Double(simulatedNs) / 1e9, mc.seconds).data(using: .utf8)!)
+            }
             results.append(sim.run())
             traces.append((p, sim.traceEvents))
         }
