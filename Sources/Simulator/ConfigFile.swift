@@ -19,7 +19,7 @@ extension MachineConfig {
         let defaults = try JSONSerialization.jsonObject(with: JSONEncoder().encode(base)) as! [String: Any]
         func merge(_ d: [String: Any], _ u: [String: Any], at path0: String) throws -> [String: Any] {
             var out = d
-            for (k, v) in u {
+            for (k, v) in u.sorted(by: { $0.key < $1.key }) {
                 let here = path0.isEmpty ? k : "\(path0).\(k)"
                 guard let dv = d[k] else {
                     throw Simulation.SetupError.bad("\(path): unknown field '\(here)'; expected one of: \(d.keys.sorted().joined(separator: ", "))")

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One event of a Chrome trace-event file (loadable in Perfetto and chrome://tracing).
-public struct TraceEvent: Codable, Sendable {
+public struct TraceEvent: Encodable, Sendable {
     public var name: String
     /// "X" complete (with dur), "i" instant, "C" counter, "M" metadata.
     public var ph: String
@@ -13,6 +13,35 @@ public struct TraceEvent: Codable, Sendable {
     /// Instant scope: "t" thread.
     public var s: String?
     public var args: [String: String]?
+    /// For counter events: numeric series (written as `args`).
+    public var counter: [String: Double]?
+
+    public init(name: String, ph: String, ts: Double, dur: Double? = nil, pid: Int, tid: Int, s: String? = nil,
+                args: [String: String]? = nil, counter: [String: Double]? = nil) {
+        self.name = name
+        self.ph = ph
+        self.ts = ts
+        self.dur = dur
+        self.pid = pid
+        self.tid = tid
+        self.s = s
+        self.args = args
+        self.counter = counter
+    }
+
+    enum CodingKeys: String, CodingKey { case name, ph, ts, dur, pid, tid, s, args }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(ph, forKey: .ph)
+        try c.encode(ts, forKey: .ts)
+        try c.encodeIfPresent(dur, forKey: .dur)
+        try c.encode(pid, forKey: .pid)
+        try c.encode(tid, forKey: .tid)
+        try c.encodeIfPresent(s, forKey: .s)
+        if let counter { try c.encode(counter, forKey: .args) } else { try c.encodeIfPresent(args, forKey: .args) }
+    }
 }
 
 public enum ChromeTrace {
@@ -31,7 +60,7 @@ public enum ChromeTrace {
         }
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
-        struct File: Codable { var traceEvents: [TraceEvent]; var displayTimeUnit: String }
+        struct File: Encodable { var traceEvents: [TraceEvent]; var displayTimeUnit: String }
         return try enc.encode(File(traceEvents: all, displayTimeUnit: "ns"))
     }
 }

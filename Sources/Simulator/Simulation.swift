@@ -12,9 +12,21 @@ public struct MachineConfig: Codable, Hashable, Sendable {
     public var seed: UInt64 = 1
     public var workload = Workload()
     public var costs = CostModel()
+    /// ct-defer only: also defer kernel TLB flushes to isolated CPUs by flushing
+    /// unconditionally at each of their entries (the RFC patches' COALESCE_TLBI).
+    public var ctDeferKernelTLB: Bool = false
     /// Limits: a run stops with an error rather than grow without bound.
     public var cpusMax: Int = 4096
     public var eventsMax: Int = 50_000_000
+    /// Deliveries (one per target of each request) a run may make; checked up front
+    /// from the rates, so that a run that would take hours is refused at once.
+    public var deliveriesMax: Int = 300_000_000
+    /// Trace events kept for `--trace`; recording stops there (and says so).
+    public var traceEventsMax: Int = 2_000_000
+    /// Largest rate per second of any workload source.
+    public var ratePerSecondMax: Double = 1_000_000
+    /// Largest cost or duration parameter, in ns (1000 s).
+    public var costNsMax: Double = 1e12
     public init() {}
 }
 
@@ -31,7 +43,10 @@ struct SplitMix64 {
     /// Uniform in (0, 1].
     mutating func unit() -> Double { (Double(next() >> 11) + 1) / Double(1 << 53) }
     /// Exponential inter-arrival time for `perSecond`, in ns.
-    mutating func exponentialNs(perSecond: Double) -> Int64 { Int64(-log(unit()) / perSecond * 1e9) }
+    mutating func exponentialNs(perSecond: Double) -> Int64 {
+        // Clamped far beyond any run's end (3600 s) so that tiny rates cannot overflow.
+        Int64(min(-log(unit()) / perSecond * 1e9, 1e17))
+    }
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
 
@@ -53,6 +68,7 @@ public struct PolicyResult: Codable, Sendable {
     }
     public var policy: Policy
     public var isolatedCPUs: Int
+    /// Simulated seconds covered (less than asked for when the run is incomplete).
     public var seconds: Double
     /// Interruptions of isolated CPUs, in all and by cause.
     public var interruptions: Int
@@ -103,6 +119,8 @@ public final class Simulation {
     var seq = 0
     /// Until when each CPU runs kernel code for a syscall (isolated CPUs).
     var busyUntil: [Int64]
+    /// In a syscall: between its entry and its `.syscallExit` (the word says KERNEL).
+    var inSyscall: [Bool]
     /// Isolated CPUs in an idle period, and when it ends.
     var idle: [Bool]
     var idleExitAt: [Int64]
@@ -111,15 +129,25 @@ public final class Simulation {
     var interruptions = 0
     var byCause: [String: Int] = [:]
     var lostNs: Double = 0
-    var interruptionCost = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
+    /// Histograms track up to `histogramNsMax`; larger values are recorded as it (and
+    /// counted in `clampedValues`) rather than dropped.
+    static let histogramNsMax: UInt64 = 10_000_000_000_000
+    var clampedValues = 0
+    var interruptionCost = Histogram<UInt64>(highestTrackableValue: Simulation.histogramNsMax)
     var deliveries: [String: Int] = [:]
     var requests: [String: Int] = [:]
     var roundTrips = 0
     var roundTripAtomics = 0.0
     var roundTripOverheadNs = 0.0
-    var requesterLatency = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
-    var gpNormal = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
-    var gpExpedited = Histogram<UInt64>(highestTrackableValue: 10_000_000_000)
+    var requesterLatency = Histogram<UInt64>(highestTrackableValue: Simulation.histogramNsMax)
+    var gpNormal = Histogram<UInt64>(highestTrackableValue: Simulation.histogramNsMax)
+    var gpExpedited = Histogram<UInt64>(highestTrackableValue: Simulation.histogramNsMax)
+
+    func record(_ h: inout Histogram<UInt64>, _ ns: Double) {
+        let v = UInt64(max(0, min(ns, Double(Simulation.histogramNsMax))))
+        if ns > Double(Simulation.histogramNsMax) { clampedValues += 1 }
+        _ = h.record(v)
+    }
     var events = 0
     var idleInterruptions = 0
     /// The last events, printed when an invariant fails (a ring of `recentMax`).
@@ -146,18 +174,27 @@ public final class Simulation {
     public var traceWindowNs: ClosedRange<Int64>?
     public private(set) var traceEvents: [TraceEvent] = []
 
+    /// Set when the trace reached `traceEventsMax` and stopped recording.
+    public private(set) var traceTruncated = false
+
+    func traceRoom() -> Bool {
+        if traceEvents.count < config.traceEventsMax { return true }
+        traceTruncated = true
+        return false
+    }
+
     func trace(_ name: String, cpu: Int, durNs: Double? = nil, args: [String: String]? = nil) {
-        guard let w = traceWindowNs, w.contains(now) else { return }
+        guard let w = traceWindowNs, w.contains(now), traceRoom() else { return }
         traceEvents.append(TraceEvent(name: name, ph: durNs == nil ? "i" : "X", ts: Double(now) / 1000,
                                       dur: durNs.map { $0 / 1000 }, pid: 0, tid: cpu, s: durNs == nil ? "t" : nil, args: args))
     }
 
     /// A counter track per isolated CPU with its mode (KERNEL 0, USER 1, IDLE 2, INDET 3).
     func traceMode(_ cpu: Int) {
-        guard let w = traceWindowNs, w.contains(now) else { return }
+        guard let w = traceWindowNs, w.contains(now), traceRoom() else { return }
         let m = platform.word(cpu).mode
-        traceEvents.append(TraceEvent(name: "mode cpu\(cpu)", ph: "C", ts: Double(now) / 1000, pid: 0, tid: cpu,
-                                      args: ["\(m)": String(m.rawValue)]))
+        traceEvents.append(TraceEvent(name: "mode cpu\(cpu) (0 KERNEL, 1 USER, 2 IDLE, 3 INDET)", ph: "C",
+                                      ts: Double(now) / 1000, pid: 0, tid: cpu, counter: ["mode": Double(m.rawValue)]))
     }
 
     struct Event: Comparable {
@@ -210,13 +247,25 @@ public final class Simulation {
             throw SetupError.bad("isolated: '\(config.isolated)' leaves no housekeeping CPU")
         }
         guard !list.cpus.isEmpty else { throw SetupError.bad("isolated: '\(config.isolated)' names no CPU") }
-        for (group, value) in [("workload", try? JSONEncoder().encode(config.workload)), ("costs", try? JSONEncoder().encode(config.costs))] {
-            let fields = (value.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]) ?? [:]
-            for (k, v) in fields.sorted(by: { $0.key < $1.key }) {
-                guard let d = (v as? NSNumber)?.doubleValue, d.isFinite, d >= 0 else {
-                    throw SetupError.bad("\(group).\(k): \(v), expected a finite number, 0 or more")
+        // Every rate and cost: finite, not negative, within its named limit.
+        for (group, value) in [("workload", config.workload as Any), ("costs", config.costs as Any)] {
+            for child in Mirror(reflecting: value).children {
+                guard let k = child.label, let d = child.value as? Double else { continue }
+                let isRate = k.hasSuffix("PerSec")
+                let maxV = isRate ? config.ratePerSecondMax : config.costNsMax
+                guard d.isFinite, d >= 0, d <= maxV else {
+                    throw SetupError.bad("\(group).\(k): \(d), expected a finite number from 0 to \(maxV)\(isRate ? " per second (ratePerSecondMax)" : " (costNsMax)")")
                 }
             }
+        }
+        let w = config.workload
+        let broadcastsPerSec = w.kernelTLBFlushPerSec + 3 * w.textPatchBatchesPerSec + w.rcuExpeditedPerSec
+            + w.rcuNormalPerSec + w.cacheDrainsPerSec + w.pageTableFreeSyncsPerSec
+        let perIsolatedPerSec = w.isolatedSyscallsPerSec + 2 * w.isolatedIdlePeriodsPerSec
+        let estimate = config.seconds * (broadcastsPerSec * Double(config.cpus)
+            + perIsolatedPerSec * Double(list.cpus.count) + w.userTLBShootdownPerSec + w.wakeupsPerSec)
+        guard estimate <= Double(config.deliveriesMax) else {
+            throw SetupError.bad(String(format: "this run would make about %.3g deliveries and events, more than deliveriesMax (%d): lower the rates, the CPUs or the seconds", estimate, config.deliveriesMax))
         }
         self.config = config
         self.policy = policy
@@ -228,6 +277,7 @@ public final class Simulation {
         platform = SimPlatform(cpuCount: config.cpus)
         rng = SplitMix64(state: config.seed)
         busyUntil = Array(repeating: 0, count: config.cpus)
+        inSyscall = Array(repeating: false, count: config.cpus)
         idle = Array(repeating: false, count: config.cpus)
         idleExitAt = Array(repeating: 0, count: config.cpus)
         for c in isolatedList {
@@ -280,6 +330,7 @@ public final class Simulation {
                 syscall(c)
                 schedule(now + rng.exponentialNs(perSecond: config.workload.isolatedSyscallsPerSec), .syscall(c))
             case .syscallExit(let c):
+                inSyscall[c] = false
                 _ = core(c).exitToUser()
                 traceMode(c)
             case .idleEnter(let c):
@@ -311,10 +362,16 @@ public final class Simulation {
                 platform.owed[t].insert(.syncCore)
                 return .deferred
             }
+            // The RFC's COALESCE_TLBI: isolated CPUs outside the kernel are skipped and
+            // flush unconditionally at their next entry (charged in entryWorkNs).
+            if kind == .kernelTLBFlush && config.ctDeferKernelTLB && isolated[t] && word.mode.defersWork {
+                return .skipped
+            }
             return .interrupted
         case .catchUp:
+            // USER or IDLE: the entry (or idle exit) flushes and serializes anyway.
             let kernelOnly = kind == .kernelTLBFlush || kind == .syncCore
-            return isolated[t] && kernelOnly && word.mode == .user ? .skipped : .interrupted
+            return isolated[t] && kernelOnly && word.mode.defersWork ? .skipped : .interrupted
         case .hwBroadcast:
             return kind == .kernelTLBFlush ? .hardware : .interrupted
         case .cpuflags, .cpuflagsLazy, .cpuflagsAdaptive:
@@ -341,6 +398,7 @@ public final class Simulation {
         let r = housekeeping[rng.below(housekeeping.count)]
         var worst = 0.0
         var anyIPI = false
+        var onBehalfNs = 0.0
         for t in targets where t != r {
             let d = deliver(kind, to: t, from: r)
             deliveries[d.rawValue, default: 0] += 1
@@ -358,17 +416,20 @@ public final class Simulation {
                 anyIPI = true
                 let at = now + Int64(config.costs.ipiLatencyNs)
                 var handling = config.costs.ipiLatencyNs + config.costs.handlerNs(kind)
-                if isolated[t] && busyUntil[t] <= now { handling += config.costs.interruptEntryExitNs }
+                if isolated[t] && !inSyscall[t] && !idle[t] { handling += config.costs.interruptEntryExitNs }
                 worst = max(worst, handling)
                 if isolated[t] { schedule(at, .interrupt(t, cause: cause, kind: kind)) }
             case .hardware:
                 worst = max(worst, config.costs.hardwareFlushNs)
-            case .deferred, .skipped, .onBehalf:
+            case .onBehalf:
+                // The pinner runs the drain itself, one target after another.
+                onBehalfNs += config.costs.cacheDrainNs
+            case .deferred, .skipped:
                 break
             }
         }
-        let latency = (anyIPI ? config.costs.ipiSendNs : 0) + worst
-        requesterLatency.record(UInt64(latency))
+        let latency = (anyIPI ? config.costs.ipiSendNs : 0) + worst + onBehalfNs
+        record(&requesterLatency, latency)
         trace("on_each_cpu: \(cause)", cpu: r, durNs: max(latency, 1))
         return latency
     }
@@ -382,9 +443,9 @@ public final class Simulation {
         case .textPatch:
             for _ in 0..<3 { broadcast(.syncCore, to: all, cause: "sync_core") }
         case .rcuExpedited:
-            gpExpedited.record(UInt64(broadcast(.rcuExpedited, to: all, cause: "rcu expedited")))
+            record(&gpExpedited, broadcast(.rcuExpedited, to: all, cause: "rcu expedited"))
         case .rcuNormal:
-            gpNormal.record(UInt64(normalGracePeriod()))
+            record(&gpNormal, normalGracePeriod())
         case .userTLBShootdown:
             broadcast(.userTLBFlush, to: [isolatedList[rng.below(isolatedList.count)]], cause: "user TLB shootdown")
         case .wakeup:
@@ -420,7 +481,7 @@ public final class Simulation {
             if f.inExtendedQuiescentState(f.rcuSample(t)) { continue }
             if !isolated[t] {
                 latency = max(latency, config.costs.housekeepingQuiescentNs)
-            } else if busyUntil[t] > now {
+            } else if inSyscall[t] {
                 latency = max(latency, Double(busyUntil[t] - now))
             } else {
                 latency = max(latency, config.costs.rcuForceQuiescentNs)
@@ -440,6 +501,7 @@ public final class Simulation {
         platform.flushes[t] = 0
         platform.serializations[t] = 0
         if policy == .catchUp { ns += config.costs.kernelTLBFlushNs + config.costs.syncCoreNs }
+        if policy == .ctDefer && config.ctDeferKernelTLB { ns += config.costs.kernelTLBFlushNs }
         return ns
     }
 
@@ -452,7 +514,7 @@ public final class Simulation {
 
     /// The isolated task blocks: the CPU enters the kernel, then polling idle.
     func idleEnter(_ t: Int) {
-        guard busyUntil[t] <= now, !idle[t] else { return }
+        guard !inSyscall[t], !idle[t] else { return }
         let before = platform.atomics[t]
         let f = core(t)
         f.enterFromUser()
@@ -480,15 +542,21 @@ public final class Simulation {
         traceMode(t)
     }
 
-    func chargeRoundTrip(coreAtomics: Int, work: Double) {
+    /// Charges a user round trip's entry/exit overhead: atomics and the work its entry
+    /// ran. It is time the task loses too (`lostNs`).
+    @discardableResult
+    func chargeRoundTrip(coreAtomics: Int, work: Double) -> Double {
         let a = atomicsNs(coreAtomics: coreAtomics)
         roundTrips += 1
         roundTripAtomics += a.count
         roundTripOverheadNs += a.ns + work
+        lostNs += a.ns + work
+        return a.ns + work
     }
 
     func syscall(_ t: Int) {
-        guard busyUntil[t] <= now, !idle[t] else { return }
+        guard !inSyscall[t], !idle[t] else { return }
+        inSyscall[t] = true
         let before = platform.atomics[t]
         core(t).enterFromUser()
         let work = entryWorkNs(t)
@@ -506,9 +574,9 @@ public final class Simulation {
         interruptions += 1
         byCause[cause, default: 0] += 1
         let handler = config.costs.handlerNs(kind)
-        if busyUntil[t] > now {
+        if inSyscall[t] {
             // In the kernel already (a syscall): the handler only.
-            interruptionCost.record(UInt64(handler))
+            record(&interruptionCost, handler)
             lostNs += handler
             trace("IPI in kernel: \(cause)", cpu: t, durNs: handler)
             return
@@ -530,28 +598,31 @@ public final class Simulation {
             return
         }
         let coreAtomics = entryAtomics + platform.atomics[t] - beforeExit
-        chargeRoundTrip(coreAtomics: coreAtomics, work: work)
-        let cost = handler + config.costs.interruptEntryExitNs + work + atomicsNs(coreAtomics: coreAtomics).ns
-        interruptionCost.record(UInt64(cost))
-        lostNs += cost
+        let overhead = chargeRoundTrip(coreAtomics: coreAtomics, work: work)
+        let cost = handler + config.costs.interruptEntryExitNs + overhead
+        record(&interruptionCost, cost)
+        lostNs += cost - overhead  // the overhead was charged by chargeRoundTrip
         trace("IPI: \(cause)", cpu: t, durNs: cost, args: ["from mode": "\(frame.interrupted)", "back to": "\(platform.word(t).mode)"])
     }
 
     func result() -> PolicyResult {
         let n = Double(max(isolatedList.count, 1))
+        let stopped = events >= config.eventsMax
+        // Rates are per simulated second actually covered.
+        let seconds = stopped ? max(Double(now) / 1e9, 1e-9) : config.seconds
         return PolicyResult(
-            policy: policy, isolatedCPUs: isolatedList.count, seconds: config.seconds,
+            policy: policy, isolatedCPUs: isolatedList.count, seconds: seconds,
             interruptions: interruptions, interruptionsByCause: byCause,
-            interruptionsPerCPUPerSecond: Double(interruptions) / n / config.seconds,
+            interruptionsPerCPUPerSecond: Double(interruptions) / n / seconds,
             idleInterruptions: idleInterruptions, housekeepingAtomicsPerRoundTrip: 0,
-            lostNsPerCPUPerSecond: lostNs / n / config.seconds,
+            lostNsPerCPUPerSecond: lostNs / n / seconds,
             interruptionCost: .init(interruptionCost), deliveries: deliveries, requests: requests,
             roundTrips: roundTrips,
             atomicsPerRoundTrip: roundTrips == 0 ? (policy.usesContextTracking ? config.costs.contextTrackingAtomicsPerRoundTrip : 0) : roundTripAtomics / Double(roundTrips),
             entryOverheadNsPerRoundTrip: roundTrips == 0 ? 0 : roundTripOverheadNs / Double(roundTrips),
             requesterLatency: .init(requesterLatency), gracePeriodNormal: .init(gpNormal),
             gracePeriodExpedited: .init(gpExpedited), events: events,
-            incomplete: events >= config.eventsMax ? "stopped after eventsMax = \(config.eventsMax) events; lower the rates or the duration" : nil,
+            incomplete: stopped ? String(format: "stopped after eventsMax = %d events at %.3f simulated s; lower the rates or the duration", config.eventsMax, seconds) : nil,
             violation: platform.violation,
             violationEvents: platform.violation == nil ? nil : recentEvents())
     }

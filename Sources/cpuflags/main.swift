@@ -294,9 +294,10 @@ struct Simulate: ParsableCommand {
     var sweep: String?
 
     func parseWindow() throws -> ClosedRange<Int64> {
-        let parts = traceWindow.split(separator: "-")
-        guard parts.count == 2, let a = Double(parts[0]), let b = Double(parts[1]), a >= 0, b > a else {
-            throw ValidationError("--trace-window '\(traceWindow)': expected FROM-TO in ms with FROM < TO, e.g. 0-50")
+        let parts = traceWindow.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let a = Double(parts[0]), let b = Double(parts[1]), a.isFinite, b.isFinite,
+              a >= 0, b > a, b <= 3_600_000 else {
+            throw ValidationError("--trace-window '\(traceWindow)': expected FROM-TO in ms with 0 <= FROM < TO <= 3600000, e.g. 0-50")
         }
         return Int64(a * 1e6)...Int64(b * 1e6)
     }
@@ -338,9 +339,14 @@ struct Simulate: ParsableCommand {
             guard v >= 0 else { throw ValidationError("--idle-per-sec \(v): expected 0 or more") }
             mc.workload.isolatedIdlePeriodsPerSec = v
         }
-        if mc.cpus > 64 && isolated == nil && config == nil { mc.isolated = "8-\(mc.cpus - 1)" }
+        if isolated == nil, (try? CPUList(parsing: mc.isolated, cpuCount: mc.cpus)) == nil || (mc.cpus > 64 && config == nil) {
+            // No --isolated given and the default (or the config's list) does not fit
+            // this machine: keep CPUs 0-7 (or CPU 0 on small machines) for housekeeping.
+            mc.isolated = mc.cpus > 8 ? "8-\(mc.cpus - 1)" : "1-\(mc.cpus - 1)"
+        }
         let policies = policy.isEmpty ? Policy.allCases : policy
         let window = try parseWindow()
+        if sweep != nil && trace != nil { throw ValidationError("--trace cannot be combined with --sweep: trace one value at a time") }
         if let sw = sweep {
             let (param, values) = try parseSweep(sw)
             var table: [[PolicyResult]] = []
@@ -388,6 +394,9 @@ struct Simulate: ParsableCommand {
             }
             results.append(sim.run())
             traces.append((p, sim.traceEvents))
+            if sim.traceTruncated {
+                FileHandle.standardError.write("\(p.rawValue): the trace stopped at traceEventsMax = \(mc.traceEventsMax) events; narrow --trace-window\n".data(using: .utf8)!)
+            }
         }
         if let path = trace {
             let iso = Set((try? CPUList(parsing: mc.isolated, cpuCount: mc.cpus).cpus) ?? [])
@@ -409,6 +418,9 @@ struct Simulate: ParsableCommand {
         }
         for r in results where r.incomplete != nil {
             FileHandle.standardError.write("\(r.policy.rawValue): incomplete: \(r.incomplete!)\n".data(using: .utf8)!)
+        }
+        if results.contains(where: { $0.incomplete != nil }) && !results.contains(where: { $0.violation != nil }) {
+            throw ExitCode(1)
         }
         if let bad = results.first(where: { $0.violation != nil }) {
             FileHandle.standardError.write("invariant violated under \(bad.policy.rawValue): \(bad.violation!)\n".data(using: .utf8)!)

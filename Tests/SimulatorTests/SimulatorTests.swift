@@ -56,6 +56,9 @@ func policyDecisions(_ policy: Policy) throws {
         default: expected = .interrupted
         }
         #expect(user == expected, "\(policy) \(kind) user")
+        // IDLE is like USER for every policy: deferred, skipped (RCU, catch-up) or pinned.
+        let idle = try decide(kind, targetMode: .idle)
+        #expect(idle == expected, "\(policy) \(kind) idle")
     }
 }
 
@@ -107,6 +110,7 @@ func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineC
     #expect(results[.cpuflags]!.atomicsPerRoundTrip == 1)
     #expect(results[.cpuflagsLazy]!.atomicsPerRoundTrip == 0)
     #expect(results[.linux]!.atomicsPerRoundTrip == 2)
+    for p in [Policy.ctDefer, .catchUp, .hwBroadcast] { #expect(results[p]!.atomicsPerRoundTrip == 2, "\(p)") }
     for p in Policy.allCases { #expect(results[p]!.violation == nil) }
 }
 
@@ -195,4 +199,27 @@ func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineC
     #expect(linux.idleInterruptions > 0, "linux interrupts idle CPUs for flushes")
     #expect(cf.idleInterruptions == 0, "cpu_flags defers to idle CPUs")
     #expect(cf.violation == nil && linux.violation == nil)
+}
+
+/// ct-defer with COALESCE_TLBI: kernel TLB flushes to isolated CPUs are skipped too, and
+/// every isolated entry pays an unconditional flush.
+@Test func ctDeferCanDeferKernelFlushes() throws {
+    let mc = smallMachine { $0.ctDeferKernelTLB = true }
+    let r = try Simulation(config: mc, policy: .ctDefer).run()
+    let shootdowns = r.requests["userTLBShootdown"] ?? 0, wakeups = r.requests["wakeup"] ?? 0
+    #expect(r.interruptions == shootdowns + wakeups)
+    #expect(r.entryOverheadNsPerRoundTrip >= mc.costs.kernelTLBFlushNs)
+}
+
+/// Inputs that could overflow or run for hours are refused up front, naming the field.
+@Test func extremeInputsAreRefused() throws {
+    func problem(_ tweak: (inout MachineConfig) -> Void) -> String? {
+        var mc = MachineConfig()
+        tweak(&mc)
+        do { _ = try Simulation(config: mc, policy: .linux); return nil } catch { return "\(error)" }
+    }
+    #expect(problem { $0.workload.isolatedSyscallsPerSec = .infinity }?.contains("workload.isolatedSyscallsPerSec") == true)
+    #expect(problem { $0.costs.ipiLatencyNs = 1e300 }?.contains("costs.ipiLatencyNs") == true)
+    #expect(problem { $0.workload.kernelTLBFlushPerSec = 1e6; $0.seconds = 3600 }?.contains("deliveriesMax") == true)
+    #expect(problem { $0.workload.isolatedSyscallsPerSec = 1e-12 } == nil, "a tiny rate is fine: it never fires")
 }
