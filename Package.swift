@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/ordo-one/TextTable", from: "0.0.2"),
     ],
     targets: [
         // The protocol core: depends on nothing but the atomics it is generic over.
@@ -37,6 +38,7 @@ let package = Package(
             dependencies: [
                 "CPUFlags", "Explorer", "Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "TextTable", package: "TextTable"),
             ]
         ),
         .testTarget(name: "CPUFlagsTests", dependencies: ["CPUFlags"]),

@@ -32,6 +32,13 @@ done
 out=.build/benchmark-results
 mkdir -p "$out"
 
+build_product() {  # product: build it in release mode, or show its log and stop
+    swift build -c release --product "$1" > "$out/$1-build.log" 2>&1 || {
+        cat "$out/$1-build.log" >&2
+        exit 1
+    }
+}
+
 echo "== swift package benchmark (release) =="
 # JMH export to stdout: the only format that keeps sub-nanosecond precision for a
 # per-round-trip figure (wall clock per iteration of 1,000,000 round trips, in µs).
@@ -90,10 +97,7 @@ if [ "$callgrind" = 1 ] && ! command -v valgrind > /dev/null; then
 elif [ "$callgrind" = 1 ]; then
     echo
     echo "== instructions per round trip (valgrind --tool=callgrind) =="
-    swift build -c release --product roundtrip-count > "$out/roundtrip-count-build.log" 2>&1 || {
-        cat "$out/roundtrip-count-build.log" >&2
-        exit 1
-    }
+    build_product roundtrip-count
     # valgrind 3.19 cannot read the toolchain's DWARF 5; the symbol table is enough.
     bin=$(swift build -c release --show-bin-path)/roundtrip-count
     objcopy --strip-debug "$bin" "$out/roundtrip-count.nodebug"
@@ -118,10 +122,7 @@ fi
 if [ "$explorer" = 1 ]; then
     echo
     echo "== explorer throughput (three-cpus, median of 3 exhaustive runs, Tools/ExplorerThroughput) =="
-    swift build -c release --product explorer-throughput > "$out/explorer-throughput-build.log" 2>&1 || {
-        cat "$out/explorer-throughput-build.log" >&2
-        exit 1
-    }
+    build_product explorer-throughput
     bin=$(swift build -c release --show-bin-path)/explorer-throughput
     printf '%-6s %9s %12s %10s %10s\n' model states transitions "median s" "states/s"
     for model in sc tso; do

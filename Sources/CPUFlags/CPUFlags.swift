@@ -33,7 +33,7 @@ public struct CPUFlags<P: Platform> {
     /// about 2.6x (a partial store the next 64-bit RMW cannot forward from); measured
     /// by Benchmarks/layout-costs.c. Only this CPU (task, IRQ, NMI) touches the copy; it
     /// changes only where the counter does (leaving an EQS).
-    @inlinable func ownCounter() throws(P.Interrupt) -> UInt32 {
+    @inlinable @inline(__always) func ownCounter() throws(P.Interrupt) -> UInt32 {
         CPUWord(raw: try platform.loadPrivate(Location(.counter, cpu))).counter
     }
 
@@ -43,7 +43,7 @@ public struct CPUFlags<P: Platform> {
     @inlinable var promotedBit: UInt64 { 1 }
 
     /// Records a new counter in the private copy, keeping the adaptive promotion.
-    @inlinable func storeOwnCounter(_ counter: UInt32) throws(P.Interrupt) {
+    @inlinable @inline(__always) func storeOwnCounter(_ counter: UInt32) throws(P.Interrupt) {
         var value = CPUWord(mode: .kernel, counter: counter).raw
         if config.exitPolicy == .adaptive {
             value |= try platform.loadPrivate(Location(.counter, cpu)) & promotedBit
@@ -51,7 +51,7 @@ public struct CPUFlags<P: Platform> {
         try platform.storePrivate(value, at: Location(.counter, cpu))
     }
 
-    @inlinable func isPromoted() throws(P.Interrupt) -> Bool {
+    @inlinable @inline(__always) func isPromoted() throws(P.Interrupt) -> Bool {
         guard config.exitPolicy == .adaptive else { return false }
         return try platform.loadPrivate(Location(.counter, cpu)) & promotedBit != 0
     }
@@ -73,8 +73,18 @@ public struct CPUFlags<P: Platform> {
     /// load returns what it last stored (forwarded from its store buffer if need be);
     /// remotes may be adding work bits, which these paths do not rely on. It orders
     /// nothing for anyone else.
-    @inlinable func ownWord() throws(P.Interrupt) -> CPUWord {
+    @inlinable @inline(__always) func ownWord() throws(P.Interrupt) -> CPUWord {
         CPUWord(raw: try platform.load(own, ordering: .relaxed))
+    }
+
+    /// The ownership rule, checked where the owner is about to overwrite its word with a
+    /// plain store: the word says KERNEL (so no remote writes it), owes nothing (the
+    /// entry cleared what it ran), and carries the counter of the private copy.
+    @inlinable @inline(__always) func checkOwnedByUs(_ counter: UInt32, _ site: String) throws(P.Interrupt) {
+        try platform.check(own, { raw in
+            let w = CPUWord(raw: raw)
+            return w.mode == .kernel && w.work.isEmpty && w.counter == counter
+        }, "\(site) on CPU \(cpu): word is not {KERNEL, no work, counter \(counter)}")
     }
 
     // MARK: - Exit to user (BRIEF §2.3)
@@ -86,11 +96,12 @@ public struct CPUFlags<P: Platform> {
     ///
     /// Precondition: the CPU is in KERNEL mode with IRQs off. Nothing after this call
     /// may touch vmalloc space or patchable text.
-    @inlinable
+    @inlinable @inline(__always)
     public func exitToUser(forceUser: Bool = false) throws(P.Interrupt) {
         let promoted = try isPromoted()
         let strict = forceUser || config.exitPolicy == .strict || promoted
         let next = CPUWord(mode: strict ? .user : .indeterminate, counter: try ownCounter())
+        try checkOwnedByUs(next.counter, "exitToUser")
         try platform.kernelCodeEnds(cpu: cpu, entering: next.mode)
         // A plain 64-bit store of the whole word, no read of it first. The counter is
         // unchanged (it steps when the CPU leaves the EQS) and the work bits are zero
@@ -113,21 +124,24 @@ public struct CPUFlags<P: Platform> {
     /// Enter the kernel from user mode (syscall, exception, or interrupt from user).
     /// Runs the owed work, waits for pinners, and only then lets kernel code run.
     /// Returns the work that was owed.
-    @discardableResult @inlinable
+    @discardableResult @inlinable @inline(__always)
     public func enterFromUser(context: KernelContext = .task) throws(P.Interrupt) -> Work {
         if config.exitPolicy == .strict && !has(.entryLoadThenStore) {
             // Under the strict policy every exit to user writes USER, and IRQ and NMI
             // exits restore it, so the mode here is known: no need to read anything.
             // (A CPU must therefore not be put in INDETERMINATE under this policy.)
+            try platform.check(own, { CPUWord(raw: $0).mode == .user },
+                               "strict entry on CPU \(cpu): mode is not USER")
             return try enterKernel(from: CPUWord(mode: .user, counter: 0), context: context)
         }
         let w = try ownWord()
         switch w.mode {
         case .indeterminate:
             // Lazy entry: nobody writes the word while it says INDETERMINATE, so a
-            // plain store suffices and no work can be owed. No full barrier here, which
-            // is why INDETERMINATE is not RCU-idle; and no counter step, since no EQS
-            // is left.
+            // plain store suffices and no work can be owed. Relaxed: no CPU acquires on
+            // this value to learn anything (INDETERMINATE promised nothing, and KERNEL
+            // only tells remotes to interrupt). No full barrier here, which is why
+            // INDETERMINATE is not RCU-idle; and no counter step, since no EQS is left.
             try platform.store(CPUWord(mode: .kernel, counter: w.counter).raw, at: own, ordering: .relaxed)
             try platform.switchAddressSpace(cpu: cpu, toKernel: true, flushTLB: false)
             try platform.kernelCodeBegins(cpu: cpu, context: context)
@@ -151,7 +165,10 @@ public struct CPUFlags<P: Platform> {
     /// mode bits), keeps the work bits visible while it runs them, and clears them with
     /// a plain store afterwards (only when there were any). An NMI in the window sees
     /// the bits and flushes too. Still one atomic per user round trip.
-    @inlinable
+    // The user round trip (exitToUser, enterFromUser, enterKernel and their helpers) is
+    // always inlined: the optimizer declines on size before the debug-only checks fold
+    // away, and the calls cost the round trip 2x (Benchmarks/run.sh).
+    @inlinable @inline(__always)
     func enterKernel(from w: CPUWord, context: KernelContext) throws(P.Interrupt) -> Work {
         let old: CPUWord
         if has(.entryLoadThenStore) {
@@ -163,9 +180,8 @@ public struct CPUFlags<P: Platform> {
             old = CPUWord(raw: seen)
         } else if has(.entryExchange) {
             // MUTANT (the brief's literal design): the owed work leaves the word here.
-            // (The counter it writes is a guess; this variant is wrong regardless.)
             old = CPUWord(raw: try platform.exchange(
-                CPUWord(mode: .kernel, counter: w.counter &+ 1).raw, at: own, ordering: .acquiringAndReleasing))
+                CPUWord(mode: .kernel, counter: try ownCounter() &+ 1).raw, at: own, ordering: .sequentiallyConsistent))
         } else {
             // Clearing the mode and polling bits by subtracting them (they are known
             // to be set: only the owner writes them; no borrow leaves the status byte)
@@ -255,6 +271,7 @@ public struct CPUFlags<P: Platform> {
     func enterIdle(polling: Bool, wakePending: Bool) throws(P.Interrupt) {
         let next = CPUWord(mode: .idle, counter: try ownCounter(), polling: polling,
                            work: wakePending ? .wake : [])
+        try checkOwnedByUs(next.counter, "enterIdle")
         try platform.kernelCodeEnds(cpu: cpu, entering: .idle)
         // Release: RCU (1a) for the kernel stretch that ends here; a plain store for the
         // same reasons as in exitToUser.
@@ -387,6 +404,8 @@ public struct CPUFlags<P: Platform> {
     public func nmiExit(_ frame: NMIFrame) throws(P.Interrupt) {
         guard let replaced = frame.replaced else { return }
         let old = CPUWord(raw: replaced)
+        try platform.check(own, { CPUWord(raw: $0).mode == .kernel },
+                           "nmiExit on CPU \(cpu): someone changed the mode under the NMI")
         let status = CPUWord(mode: old.mode, counter: old.counter &+ 1, polling: old.polling)
         if has(.nmiStaleRestore) {
             // MUTANT: writes back the whole word as loaded before the RMW, which lacks
@@ -462,13 +481,24 @@ public struct CPUFlags<P: Platform> {
             "request to CPU \(target) retried its CAS \(config.casRetriesMax) times; raise casRetriesMax")
     }
 
-    /// `request` over many targets; returns the targets that need an interrupt, to be
-    /// sent at once (one IPI broadcast instead of one per target).
+    /// `request` over many targets (the caller skipped); returns the targets that need
+    /// an interrupt, to be sent at once (one IPI broadcast instead of one per target).
     @inlinable
     public func request(_ bit: Work, of targets: [Int]) throws(P.Interrupt) -> [Int] {
+        try request(bit, of: targets, each: { _, _ in })
+    }
+
+    /// The same, calling `each(target, outcome)` right after each target's CAS, before
+    /// the next one (a model records what each outcome promised at that point).
+    @inlinable
+    public func request(
+        _ bit: Work, of targets: [Int], each: (Int, Outcome) throws(P.Interrupt) -> Void
+    ) throws(P.Interrupt) -> [Int] {
         var interrupt: [Int] = []
         for t in targets where t != cpu {
-            if case .interrupt = try request(bit, of: t) { interrupt.append(t) }
+            let outcome = try request(bit, of: t)
+            try each(t, outcome)
+            if case .interrupt = outcome { interrupt.append(t) }
         }
         return interrupt
     }
@@ -564,6 +594,7 @@ public struct CPUFlags<P: Platform> {
     @inlinable
     public func unpin(_ target: Int) throws(P.Interrupt) {
         let count = Location(.pinCount, target)
+        try platform.check(count, { $0 > 0 }, "unpin of CPU \(target) that nobody pinned")
         if config.pinProtocol == .countThenCheck || has(.pinSketchLiteral) {
             let c = try platform.load(count, ordering: .relaxed)
             // Release: the on-behalf work happens before the target leaves its wait.

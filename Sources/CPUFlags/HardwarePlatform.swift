@@ -125,6 +125,9 @@ public struct HardwarePlatform: Platform, @unchecked Sendable {
     @inlinable public func kernelCodeEnds(cpu: Int, entering: Mode) {}
     @inlinable public func rcuWaits(on target: Int, snapshot: UInt64) {}
     @inlinable public func onBehalf(of target: Int, by runner: Int, begins: Bool) {}
+    @inlinable public func check(_ at: Location, _ holds: (UInt64) -> Bool, _ message: @autoclosure () -> String) {
+        assert(holds(atomic(at).load(ordering: .relaxed)), message())
+    }
     public func limitExceeded(_ message: String) -> Never { fatalError(message) }
 
     /// The word of `cpu`, for inspection.

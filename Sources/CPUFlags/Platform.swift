@@ -105,6 +105,11 @@ public protocol Platform {
     func rcuWaits(on target: Int, snapshot: UInt64) throws(Interrupt)
     /// `cpu` is entering the idle loop: no kernel code until it exits.
     func idleBegins(cpu: Int) throws(Interrupt)
+    /// Checks an invariant of the protocol on the value at `at`, as this CPU sees it.
+    /// Debug builds only on hardware (`assert`); in the explorer, checked once per step
+    /// and reported as a violation with its counterexample. Never a scheduling point,
+    /// and nothing may depend on it but the check.
+    func check(_ at: Location, _ holds: (UInt64) -> Bool, _ message: @autoclosure () -> String) throws(Interrupt)
     /// A limit the core relies on was exceeded (for example CAS retries). The message
     /// says which limit and what to do.
     func limitExceeded(_ message: String) throws(Interrupt) -> Never

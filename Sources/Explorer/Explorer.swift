@@ -1,8 +1,5 @@
 import CPUFlags
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The result of exploring one scenario under one memory model.
 public struct Report: Sendable, Codable {
@@ -94,7 +91,8 @@ public struct Explorer {
     /// The outcome of trying one move.
     enum Outcome {
         case next(MachineState)
-        case blocked
+        /// The move is not enabled; the reason says what the CPU waits for.
+        case blocked(String)
         case violation(Violation)
     }
 
@@ -184,8 +182,8 @@ public struct Explorer {
                 m.state.cpus[c].frames[fi].replay = m.recorded
                 m.state.cpus[c].frames[fi].interruptible = m.suspendedInterruptible
                 return .next(m.state)
-            case .blocked:
-                return .blocked
+            case .blocked(let why):
+                return .blocked(why)
             case .violation(let v):
                 return .violation(v)
             }
@@ -214,17 +212,16 @@ public struct Explorer {
     /// Checks a state with no enabled move.
     func checkTerminal(_ s: MachineState, on m: Machine) -> Violation? {
         var blocked: [String] = []
+        var blockedCPUs: [Int] = []
         for c in 0..<scenario.cpuCount {
             let cpu = s.cpus[c]
             let top = cpu.frames[cpu.frames.count - 1]
             if cpu.frames.count > 1 || Int(top.pc) < ops(top.kind, cpu: c) {
-                // Find out what it waits for.
                 var reason = "blocked"
-                if case .blocked = apply(.step(c), to: s, on: m) {
-                    reason = Self.blockReason(self, s, c, m)
-                }
+                if case .blocked(let why) = apply(.step(c), to: s, on: m) { reason = why }
                 let op = top.kind == .task ? scenario.programs[c][Int(top.pc)].description : "\(top.kind) handler"
                 blocked.append("cpu\(c) stuck in \(op): \(reason)")
+                blockedCPUs.append(c)
             }
         }
         if blocked.count == 1 && s.ghost.gpWaitingOn >= 0 {
@@ -236,7 +233,8 @@ public struct Explorer {
             let t = Int(s.ghost.gpWaitingOn)
             let word = CPUWord(raw: s.memory[AddressMap(cpuCount: scenario.cpuCount).address(Location(.word, t))])
             let inKernel = s.cpus[t].context == .kernel && word.mode == .kernel
-            let gpBlocked = blocked[0].contains("synchronize_rcu")
+            let waiter = s.cpus[blockedCPUs[0]].frames
+            let gpBlocked = waiter.count == 1 && scenario.programs[blockedCPUs[0]][Int(waiter[0].pc)] == .synchronizeRCU
             if !inKernel || !gpBlocked {
                 return Violation(invariant: .progress, message: "deadlock: " + blocked.joined(separator: "; "))
             }
@@ -265,35 +263,9 @@ public struct Explorer {
         return nil
     }
 
-    static func blockReason(_ e: Explorer, _ s: MachineState, _ c: Int, _ m: Machine) -> String {
-        m.state = s
-        let frame = s.cpus[c].frames.last!
-        m.cpu = c
-        m.replay = frame.replay
-        m.position = 0
-        m.performedLive = false
-        m.recorded = frame.replay
-        var regs = frame.regs
-        do throws(Suspend) {
-            switch frame.kind {
-            case .task: try m.run(e.scenario.programs[c][Int(frame.pc)], on: c, regs: &regs)
-            case .ipi: try m.ipiHandler(on: c, ipis: frame.ipis)
-            case .irq: try m.timerHandler(on: c)
-            case .nmi: try m.nmiHandler(on: c)
-            }
-        } catch {
-            switch error {
-            case .blocked(let why): return why
-            case .yield: return "blocked"
-            case .violation(let v): return v.description
-            }
-        }
-        return "blocked"
-    }
-
     /// Explores every interleaving; stops at the first violation.
     public func run() -> Report {
-        let start = monotonicSeconds()
+        let start = ContinuousClock.now
         var lastProgress = start
         let m = Machine(scenario: scenario, model: model, limits: limits, state: initialState())
         let initial = initialState()
@@ -315,7 +287,7 @@ public struct Explorer {
             r.executions = executions
             r.transitions = transitions
             r.depth = depth
-            r.seconds = monotonicSeconds() - start
+            r.seconds = (ContinuousClock.now - start).seconds
             r.invariants = Report.verdicts(violation: v, incomplete: r.incomplete)
             if let v {
                 r.violation = v
@@ -369,8 +341,8 @@ public struct Explorer {
             }
             frontier = next
             depth += 1
-            let now = monotonicSeconds()
-            if let p = progress, now - lastProgress >= 1 {
+            let now = ContinuousClock.now
+            if let p = progress, now - lastProgress >= .seconds(1) {
                 lastProgress = now
                 p(visited.count, frontier.count, depth)
             }
@@ -396,8 +368,9 @@ public struct Explorer {
     }
 }
 
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+extension Duration {
+    /// The duration in seconds, as a Double.
+    public var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
 }

@@ -154,13 +154,9 @@ extension Machine {
     /// on_each_cpu for deferrable work: request every other CPU, interrupt the ones that
     /// cannot defer, all at once, and wait for them.
     func broadcast(_ kind: WorkKind, from c: Int) throws(Suspend) {
-        let f = core(c)
         let bit = kind.bit!
-        var interrupt: [Int] = []
-        for t in 0..<cpuCount where t != c {
-            let outcome = try f.request(bit, of: t)
+        let interrupt = try core(c).request(bit, of: Array(0..<cpuCount)) { (t, outcome) throws(Suspend) in
             try settle(outcome, kind: kind, bit: bit, target: t, from: c, send: false)
-            if case .interrupt = outcome { interrupt.append(t) }
         }
         if !interrupt.isEmpty {
             try sendIPIs(interrupt, kind: kind, from: c)

@@ -22,6 +22,8 @@ public struct Violation: Error, Hashable, Sendable, Codable, CustomStringConvert
         case rcuSafety = "RCU safety"
         case deferralIsReal = "deferral is real"
         case progress = "progress"
+        /// An assertion inside the protocol core (`Platform.check`) failed.
+        case coreAssertion = "core assertion"
         /// Only for litmus tests of the memory models.
         case litmusOutcome = "litmus outcome"
     }
@@ -431,6 +433,13 @@ final class Machine: Platform {
                 state.ghost.onBehalf[target] = 0
                 trace("on-behalf work for cpu\(target) ends")
             }
+        }
+    }
+
+    func check(_ at: Location, _ holds: (UInt64) -> Bool, _ message: @autoclosure () -> String) throws(Suspend) {
+        // Only in the step that runs this point live: on replay the memory has moved on.
+        try ghost { () throws(Suspend) in
+            if !holds(read(map.address(at))) { throw fail(.coreAssertion, message()) }
         }
     }
 

@@ -97,5 +97,8 @@ final class SimPlatform: Platform {
     func rcuWaits(on target: Int, snapshot: UInt64) {}
     func idleBegins(cpu: Int) {}
     func onBehalf(of target: Int, by runner: Int, begins: Bool) {}
+    func check(_ at: Location, _ holds: (UInt64) -> Bool, _ message: @autoclosure () -> String) {
+        if !holds(memory[index(at)]) && violation == nil { violation = "core assertion: " + message() }
+    }
     func limitExceeded(_ message: String) -> Never { fatalError(message) }
 }

@@ -586,7 +586,7 @@ public final class Simulation {
         let before = platform.atomics[t]
         let frame = f.irqEnter()
         let entryAtomics = platform.atomics[t] - before
-        if kind == .cacheDrain { platform.current = t; f.runQueuedCallbacks(of: t) }
+        if kind == .cacheDrain { f.runQueuedCallbacks(of: t) }
         let beforeExit = platform.atomics[t]
         f.irqExit(frame, wasIPI: true)
         let work = entryWorkNs(t)

@@ -3,6 +3,7 @@ import CPUFlags
 import Explorer
 import Foundation
 import Simulator
+import TextTable
 
 struct CPUFlagsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -89,10 +90,7 @@ struct Verify: ParsableCommand {
         }
 
         var reports: [Report] = []
-        let total = monotonic()
-        if !json {
-            print(row(["scenario", "model", "states", "execs", "trans", "depth", "time", "states/s"] + Self.invariantColumns.map(\.0)))
-        }
+        let total = ContinuousClock.now
         for s in scenarios {
             for m in models {
                 let label = "\(s.name) \(m.description)"
@@ -104,30 +102,36 @@ struct Verify: ParsableCommand {
                 }
                 let r = explorer.run()
                 reports.append(r)
-                if !json {
-                    let verdicts = Self.invariantColumns.map { col -> String in
-                        switch r.invariants[col.1.rawValue] {
-                        case "ok": return "ok"
-                        case "VIOLATED": return "FAIL"
-                        default: return "?"
-                        }
-                    }
-                    print(row([s.name, m.description, "\(r.states)", "\(r.executions)", "\(r.transitions)", "\(r.depth)",
-                               String(format: "%.2fs", r.seconds), String(format: "%.0f", r.statesPerSecond)] + verdicts))
-                    if let why = r.incomplete { print("  incomplete: \(why)") }
+                if !quiet && !json {
+                    FileHandle.standardError.write("  \(label): done, \(r.states) states\n".data(using: .utf8)!)
                 }
             }
         }
-        let elapsed = monotonic() - total
+        let elapsed = (ContinuousClock.now - total).seconds
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             let out = VerifyOutput(reports: reports, seconds: elapsed, passed: reports.allSatisfy(\.passed))
             print(String(data: try enc.encode(out), encoding: .utf8)!)
         } else {
+            let table = TextTable<Report> { r in
+                [Column(title: "scenario", value: r.scenario), Column(title: "model", value: r.model.description),
+                 Column(title: "states", value: r.states, align: .right),
+                 Column(title: "execs", value: r.executions, align: .right),
+                 Column(title: "trans", value: r.transitions, align: .right),
+                 Column(title: "depth", value: r.depth, align: .right),
+                 Column(title: "time", value: String(format: "%.2fs", r.seconds), align: .right),
+                 Column(title: "states/s", value: String(format: "%.0f", r.statesPerSecond), align: .right)]
+                    + Self.invariantColumns.map { name, inv in
+                        Column(title: name, value: ["ok": "ok", "VIOLATED": "FAIL"][r.invariants[inv.rawValue] ?? ""] ?? "?", align: .right)
+                    }
+            }
+            print(table.string(for: reports) ?? "", terminator: "")
+            for r in reports where r.incomplete != nil { print("incomplete: \(r.scenario) \(r.model.description): \(r.incomplete!)") }
             print("")
             print("invariants: work = no lost work, tlb = no stale translation, text = no stale text, pin = pin exclusion,")
-            print("  rcu = RCU safety, defer = deferral is real, prog = progress; ok / FAIL / ? (not reached: the run stopped first)")
+            print("  rcu = RCU safety, defer = deferral is real, prog = progress, assert = the core's own assertions;")
+            print("  ok / FAIL / ? (not reached: the run stopped first)")
             print("")
             print("invariants over all runs:")
             for inv in Violation.Invariant.allCases where inv != .litmusOutcome {
@@ -150,14 +154,9 @@ struct Verify: ParsableCommand {
     /// Short column names for the invariants of BRIEF §4.
     static let invariantColumns: [(String, Violation.Invariant)] = [
         ("work", .noLostWork), ("tlb", .noStaleTranslation), ("text", .noStaleText), ("pin", .pinExclusion),
-        ("rcu", .rcuSafety), ("defer", .deferralIsReal), ("prog", .progress),
+        ("rcu", .rcuSafety), ("defer", .deferralIsReal), ("prog", .progress), ("assert", .coreAssertion),
     ]
 
-    func row(_ cols: [String]) -> String {
-        let widths = [18, 5, 8, 6, 8, 5, 7, 9, 5, 4, 5, 4, 4, 6, 0]
-        return zip(cols, widths).map { c, w in w == 0 ? c : c.padding(toLength: max(w, c.count), withPad: " ", startingAt: 0) }
-            .joined(separator: " ")
-    }
 }
 
 struct VerifyOutput: Codable {
@@ -367,16 +366,17 @@ struct Simulate: ParsableCommand {
             } else {
                 print("machine: \(mc.cpus) CPUs, isolated \(mc.isolated), \(mc.seconds) s simulated, seed \(mc.seed); sweep of \(param)")
                 print("")
-                let head = ["policy", param, "irq/cpu/s", "atomics/rt", "entry ns/rt", "lost us/cpu/s"]
-                print(head.joined(separator: "\t"))
-                for p in policies.indices {
-                    for (vi, v) in values.enumerated() {
-                        let r = table[vi][p]
-                        print([r.policy.rawValue, String(format: "%g", v), String(format: "%.2f", r.interruptionsPerCPUPerSecond),
-                               String(format: "%.2f", r.atomicsPerRoundTrip), String(format: "%.0f", r.entryOverheadNsPerRoundTrip),
-                               String(format: "%.1f", r.lostNsPerCPUPerSecond / 1000)].joined(separator: "\t"))
-                    }
+                struct Row { var value: Double; var r: PolicyResult }
+                let rows = policies.indices.flatMap { p in values.indices.map { Row(value: values[$0], r: table[$0][p]) } }
+                let t = TextTable<Row> { row in
+                    [Column(title: "policy", value: row.r.policy.rawValue),
+                     Column(title: param, value: String(format: "%g", row.value), align: .right),
+                     Column(title: "irq/cpu/s", value: String(format: "%.2f", row.r.interruptionsPerCPUPerSecond), align: .right),
+                     Column(title: "atomics/rt", value: String(format: "%.2f", row.r.atomicsPerRoundTrip), align: .right),
+                     Column(title: "entry ns/rt", value: String(format: "%.0f", row.r.entryOverheadNsPerRoundTrip), align: .right),
+                     Column(title: "lost us/cpu/s", value: String(format: "%.1f", row.r.lostNsPerCPUPerSecond / 1000), align: .right)]
                 }
+                print(t.string(for: rows) ?? "", terminator: "")
             }
             if let path = svg {
                 try write(Charts.sweep(parameter: param, values: values, results: table).data(using: .utf8)!, to: path, what: "svg")
@@ -434,48 +434,35 @@ enum SimulationTable {
     static func us(_ ns: UInt64) -> String { String(format: "%.1f", Double(ns) / 1000) }
 
     static func render(_ results: [PolicyResult]) -> String {
-        var rows: [[String]] = [["policy", "irq/cpu", "irq/cpu/s", "lost us/cpu/s", "cost p50 us", "p99", "p99.99", "max",
-                                 "atomics/rt", "entry ns/rt", "req p50 us", "req p99", "gp p50 ms", "exp p50 us"]]
-        for r in results {
+        func f(_ format: String, _ v: Double) -> String { String(format: format, v) }
+        let main = TextTable<PolicyResult> { r in
             let c = r.interruptionCost
-            rows.append([
-                r.policy.rawValue,
-                String(format: "%.1f", Double(r.interruptions) / Double(max(r.isolatedCPUs, 1))),
-                String(format: "%.1f", r.interruptionsPerCPUPerSecond),
-                String(format: "%.1f", r.lostNsPerCPUPerSecond / 1000),
-                us(c.p50), us(c.p99), us(c.p9999), us(c.max),
-                String(format: "%.2f", r.atomicsPerRoundTrip),
-                String(format: "%.0f", r.entryOverheadNsPerRoundTrip),
-                us(r.requesterLatency.p50), us(r.requesterLatency.p99),
-                String(format: "%.2f", Double(r.gracePeriodNormal.p50) / 1e6),
-                us(r.gracePeriodExpedited.p50),
-            ])
+            return [
+                Column(title: "policy", value: r.policy.rawValue),
+                Column(title: "irq/cpu", value: f("%.1f", Double(r.interruptions) / Double(max(r.isolatedCPUs, 1))), align: .right),
+                Column(title: "irq/cpu/s", value: f("%.1f", r.interruptionsPerCPUPerSecond), align: .right),
+                Column(title: "lost us/cpu/s", value: f("%.1f", r.lostNsPerCPUPerSecond / 1000), align: .right),
+                Column(title: "cost p50 us", value: us(c.p50), align: .right),
+                Column(title: "p99", value: us(c.p99), align: .right),
+                Column(title: "p99.99", value: us(c.p9999), align: .right),
+                Column(title: "max", value: us(c.max), align: .right),
+                Column(title: "atomics/rt", value: f("%.2f", r.atomicsPerRoundTrip), align: .right),
+                Column(title: "entry ns/rt", value: f("%.0f", r.entryOverheadNsPerRoundTrip), align: .right),
+                Column(title: "req p50 us", value: us(r.requesterLatency.p50), align: .right),
+                Column(title: "req p99", value: us(r.requesterLatency.p99), align: .right),
+                Column(title: "gp p50 ms", value: f("%.2f", Double(r.gracePeriodNormal.p50) / 1e6), align: .right),
+                Column(title: "exp p50 us", value: us(r.gracePeriodExpedited.p50), align: .right),
+            ]
         }
-        let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max()! }
-        var out = rows.map { row in
-            row.enumerated().map { i, cell in
-                i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-                    : String(repeating: " ", count: widths[i] - cell.count) + cell
-            }.joined(separator: "  ")
-        }.joined(separator: "\n")
-        out += "\n\ninterruptions of isolated CPUs by cause (all isolated CPUs together):\n"
         let causes = Set(results.flatMap { $0.interruptionsByCause.keys }).sorted()
-        let cw = max(20, (causes.map(\.count).max() ?? 0) + 2)
-        out += "policy".padding(toLength: 18, withPad: " ", startingAt: 0) + causes.map { $0.padding(toLength: cw, withPad: " ", startingAt: 0) }.joined()
-        for r in results {
-            out += "\n" + r.policy.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)
-                + causes.map { String(r.interruptionsByCause[$0] ?? 0).padding(toLength: cw, withPad: " ", startingAt: 0) }.joined()
+        let byCause = TextTable<PolicyResult> { r in
+            [Column(title: "policy", value: r.policy.rawValue)]
+                + causes.map { Column(title: $0, value: r.interruptionsByCause[$0] ?? 0, align: .right) }
         }
-        return out.split(separator: "\n", omittingEmptySubsequences: false)
-            .map { line in String(line.reversed().drop(while: { $0 == " " }).reversed()) }
-            .joined(separator: "\n")
+        return (main.string(for: results) ?? "")
+            + "\ninterruptions of isolated CPUs by cause (all isolated CPUs together):\n"
+            + (byCause.string(for: results) ?? "")
     }
-}
-
-func monotonic() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 CPUFlagsCommand.main()

@@ -223,3 +223,13 @@ func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineC
     #expect(problem { $0.workload.kernelTLBFlushPerSec = 1e6; $0.seconds = 3600 }?.contains("deliveriesMax") == true)
     #expect(problem { $0.workload.isolatedSyscallsPerSec = 1e-12 } == nil, "a tiny rate is fine: it never fires")
 }
+
+/// The core checks its ownership rule where it overwrites its word with a plain store:
+/// an exit from a word that is not KERNEL is reported, not silently written.
+@Test func coreChecksItsOwnershipRule() {
+    let p = SimPlatform(cpuCount: 2)
+    p.setInitial(1, mode: .user)
+    p.current = 1
+    CPUFlags(platform: p, cpu: 1).exitToUser()
+    #expect(p.violation?.contains("core assertion: exitToUser on CPU 1") == true)
+}

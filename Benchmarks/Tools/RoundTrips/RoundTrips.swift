@@ -7,11 +7,10 @@
 import Atomics
 import CPUFlags
 
-/// `exitToUser()` + `enterFromUser()` under the strict policy: a release store of USER,
-/// then one acquire+release RMW (lock xadd) to KERNEL. `platform`'s CPU 0 must be in KERNEL.
-@inline(never)
-public func coreStrictRoundTrips(_ platform: HardwarePlatform, count: Int) -> UInt32 {
-    let f = CPUFlags(platform: platform, cpu: 0)
+/// The core's round trip, `exitToUser()` then `enterFromUser()`, under `config`.
+@inline(__always)
+func coreRoundTrips(_ platform: HardwarePlatform, _ config: Config, count: Int) -> UInt32 {
+    let f = CPUFlags(platform: platform, cpu: 0, config: config)
     var owed: UInt32 = 0
     for _ in 0..<count {
         f.exitToUser()
@@ -20,36 +19,34 @@ public func coreStrictRoundTrips(_ platform: HardwarePlatform, count: Int) -> UI
     return owed
 }
 
-/// `exitToUser()` + `enterFromUser()` under the lazy policy: a release store of INDETERMINATE,
-/// then a relaxed store of KERNEL. `platform`'s CPU 0 must be in KERNEL.
+/// Strict policy: a release store of USER, then one seq_cst RMW (lock xadd) to KERNEL.
+/// `platform`'s CPU 0 must be in KERNEL. Its own function for callgrind's toggle.
+@inline(never)
+public func coreStrictRoundTrips(_ platform: HardwarePlatform, count: Int) -> UInt32 {
+    coreRoundTrips(platform, Config(exitPolicy: .strict), count: count)
+}
+
+/// Lazy policy: a release store of INDETERMINATE, then a relaxed store of KERNEL.
 @inline(never)
 public func coreLazyRoundTrips(_ platform: HardwarePlatform, count: Int) -> UInt32 {
-    let f = CPUFlags(platform: platform, cpu: 0, config: Config(exitPolicy: .lazy))
-    var owed: UInt32 = 0
-    for _ in 0..<count {
-        f.exitToUser()
-        owed |= f.enterFromUser().rawValue
-    }
-    return owed
+    coreRoundTrips(platform, Config(exitPolicy: .lazy), count: count)
 }
 
 /// What a hand-written kernel does for a strict round trip: one release store of a USER
-/// word, one acquire+release exchange (a locked xchg on x86) to a KERNEL word that hands
-/// back the owed work. The RCU counter lives in a local, as it would in a per-CPU
-/// variable only its owner writes. Same word layout as `CPUWord`.
+/// word, one exchange (a locked xchg on x86) to a KERNEL word that hands back the owed
+/// work. The RCU counter lives in a register, stepping once per round trip as the
+/// core's does. Same word layout as `CPUWord` (counter from bit 40, work bits 32...39).
 @inline(never)
 public func handWrittenRoundTrips(_ word: UnsafeAtomic<UInt64>, count: Int) -> UInt32 {
     let user: UInt64 = 1, kernel: UInt64 = 0
-    let counterMask: UInt64 = ((1 << 29) - 1) << 3
     var counter: UInt64 = 0
     var owed: UInt64 = 0
     for _ in 0..<count {
+        word.store((counter << 40) | user, ordering: .releasing)
         counter &+= 1
-        word.store(((counter << 3) & counterMask) | user, ordering: .releasing)
-        counter &+= 1
-        owed |= word.exchange(((counter << 3) & counterMask) | kernel, ordering: .acquiringAndReleasing)
+        owed |= word.exchange((counter << 40) | kernel, ordering: .sequentiallyConsistent)
     }
-    return UInt32(truncatingIfNeeded: owed >> 32)
+    return UInt32(truncatingIfNeeded: (owed >> 32) & 0xFF)
 }
 
 /// The three loops by name, in the order they are reported.
