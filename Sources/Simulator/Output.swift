@@ -16,19 +16,6 @@ public struct TraceEvent: Encodable, Sendable {
     /// For counter events: numeric series (written as `args`).
     public var counter: [String: Double]?
 
-    public init(name: String, ph: String, ts: Double, dur: Double? = nil, pid: Int, tid: Int, s: String? = nil,
-                args: [String: String]? = nil, counter: [String: Double]? = nil) {
-        self.name = name
-        self.ph = ph
-        self.ts = ts
-        self.dur = dur
-        self.pid = pid
-        self.tid = tid
-        self.s = s
-        self.args = args
-        self.counter = counter
-    }
-
     enum CodingKeys: String, CodingKey { case name, ph, ts, dur, pid, tid, s, args }
 
     public func encode(to encoder: Encoder) throws {
