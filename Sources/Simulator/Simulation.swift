@@ -3,33 +3,6 @@ import Foundation
 import HeapModule
 import Histogram
 
-/// A machine to simulate: size, isolated CPUs, duration, load, costs, seed.
-public struct MachineConfig: Codable, Hashable, Sendable {
-    public var cpus: Int = 64
-    /// The isolated CPUs as a kernel cpulist (`nohz_full=` syntax).
-    public var isolated: String = "8-63"
-    public var seconds: Double = 1
-    public var seed: UInt64 = 1
-    public var workload = Workload()
-    public var costs = CostModel()
-    /// ct-defer only: also defer kernel TLB flushes to isolated CPUs by flushing
-    /// unconditionally at each of their entries (the RFC patches' COALESCE_TLBI).
-    public var ctDeferKernelTLB: Bool = false
-    /// Limits: a run stops with an error rather than grow without bound.
-    public var cpusMax: Int = 4096
-    public var eventsMax: Int = 50_000_000
-    /// Deliveries (one per target of each request) a run may make; checked up front
-    /// from the rates, so that a run that would take hours is refused at once.
-    public var deliveriesMax: Int = 300_000_000
-    /// Trace events kept for `--trace`; recording stops there (and says so).
-    public var traceEventsMax: Int = 2_000_000
-    /// Largest rate per second of any workload source.
-    public var ratePerSecondMax: Double = 1_000_000
-    /// Largest cost or duration parameter, in ns (1000 s).
-    public var costNsMax: Double = 1e12
-    public init() {}
-}
-
 /// Deterministic random numbers (SplitMix64): the same seed gives the same run.
 struct SplitMix64 {
     var state: UInt64
@@ -235,38 +208,7 @@ public final class Simulation {
     }
 
     public init(config: MachineConfig, policy: Policy) throws {
-        guard config.cpus >= 2 && config.cpus <= config.cpusMax else {
-            throw SetupError.bad("cpus: \(config.cpus), expected 2 to \(config.cpusMax)")
-        }
-        guard config.seconds > 0 && config.seconds <= 3600 else {
-            throw SetupError.bad("seconds: \(config.seconds), expected more than 0 and at most 3600")
-        }
-        let list: CPUList
-        do { list = try CPUList(parsing: config.isolated, cpuCount: config.cpus) } catch { throw SetupError.bad("isolated: \(error)") }
-        guard list.cpus.count < config.cpus else {
-            throw SetupError.bad("isolated: '\(config.isolated)' leaves no housekeeping CPU")
-        }
-        guard !list.cpus.isEmpty else { throw SetupError.bad("isolated: '\(config.isolated)' names no CPU") }
-        // Every rate and cost: finite, not negative, within its named limit.
-        for (group, value) in [("workload", config.workload as Any), ("costs", config.costs as Any)] {
-            for child in Mirror(reflecting: value).children {
-                guard let k = child.label, let d = child.value as? Double else { continue }
-                let isRate = k.hasSuffix("PerSec")
-                let maxV = isRate ? config.ratePerSecondMax : config.costNsMax
-                guard d.isFinite, d >= 0, d <= maxV else {
-                    throw SetupError.bad("\(group).\(k): \(d), expected a finite number from 0 to \(maxV)\(isRate ? " per second (ratePerSecondMax)" : " (costNsMax)")")
-                }
-            }
-        }
-        let w = config.workload
-        let broadcastsPerSec = w.kernelTLBFlushPerSec + 3 * w.textPatchBatchesPerSec + w.rcuExpeditedPerSec
-            + w.rcuNormalPerSec + w.cacheDrainsPerSec + w.pageTableFreeSyncsPerSec
-        let perIsolatedPerSec = w.isolatedSyscallsPerSec + 2 * w.isolatedIdlePeriodsPerSec
-        let estimate = config.seconds * (broadcastsPerSec * Double(config.cpus)
-            + perIsolatedPerSec * Double(list.cpus.count) + w.userTLBShootdownPerSec + w.wakeupsPerSec)
-        guard estimate <= Double(config.deliveriesMax) else {
-            throw SetupError.bad(String(format: "this run would make about %.3g deliveries and events, more than deliveriesMax (%d): lower the rates, the CPUs or the seconds", estimate, config.deliveriesMax))
-        }
+        let list = try config.validate()
         self.config = config
         self.policy = policy
         var iso = Array(repeating: false, count: config.cpus)

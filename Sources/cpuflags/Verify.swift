@@ -1,0 +1,252 @@
+import ArgumentParser
+import CPUFlags
+import Explorer
+import Foundation
+import Simulator
+import TextTable
+
+extension MemoryModel: ExpressibleByArgument {}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Explore every interleaving of the standard scenarios and check the invariants.",
+        discussion: """
+            Runs each scenario under each memory model and prints states, executions, time \
+            and a verdict per invariant. Exit status 1 on any violation or incomplete run, \
+            64 on bad arguments. Memory: about 1 KB per state (the default --states-max \
+            of 5,000,000 needs up to ~4-5 GB).
+            """)
+
+    @Option(name: .long, help: "Run only this scenario (see `cpuflags scenarios`). Repeatable.")
+    var scenario: [String] = []
+
+    @Option(name: .long, help: "Memory model: sc, tso or pso. Repeatable. Default: sc and tso.")
+    var model: [MemoryModel] = []
+
+    @Option(name: .long, help: "Resize each scenario to this many CPUs (2 to 4); extra CPUs copy CPU 1's program.")
+    var cpus: Int?
+
+    @Option(name: .long, help: "Apply a named wrong variant of the protocol (see `cpuflags mutants`). Repeatable.")
+    var mutation: [String] = []
+
+    @Option(name: .long, help: "Stop after this many distinct states per run.")
+    var statesMax: Int = Limits().statesMax
+
+    @Option(name: .long, help: "Longest execution, in steps.")
+    var depthMax: Int = Limits().depthMax
+
+    @Option(name: .long, help: "Store-buffer entries per CPU under TSO/PSO.")
+    var storeBufferMax: Int = Limits().storeBufferDepthMax
+
+    @Option(name: .long, help: "NMIs each isolated CPU (one whose program has no housekeeping op) may receive, overriding the scenario (0 to 3).")
+    var nmis: Int?
+
+    @Flag(name: .long, help: "Print JSON (reports and counterexamples) instead of tables.")
+    var json = false
+
+    @Flag(name: .long, help: "Print no progress on stderr.")
+    var quiet = false
+
+    func validate() throws {
+        for s in scenario where Scenario.named(s) == nil {
+            throw ValidationError("unknown scenario '\(s)'; expected one of: \(Scenario.standard.map(\.name).joined(separator: ", "))")
+        }
+        for m in mutation where !Mutations.named.contains(where: { $0.name == m }) {
+            throw ValidationError("unknown mutation '\(m)'; expected one of: \(Mutations.named.map(\.name).joined(separator: ", "))")
+        }
+        if let c = cpus, !(2...4).contains(c) { throw ValidationError("--cpus \(c): expected 2 to 4") }
+        if let n = nmis, !(0...3).contains(n) { throw ValidationError("--nmis \(n): expected 0 to 3") }
+        if statesMax < 1 { throw ValidationError("--states-max \(statesMax): expected at least 1") }
+        if !(1...10_000).contains(depthMax) { throw ValidationError("--depth-max \(depthMax): expected 1 to 10000") }
+        if !(1...16).contains(storeBufferMax) { throw ValidationError("--store-buffer-max \(storeBufferMax): expected 1 to 16") }
+    }
+
+    func run() throws {
+        var limits = Limits()
+        limits.statesMax = statesMax
+        limits.depthMax = depthMax
+        limits.storeBufferDepthMax = storeBufferMax
+        let models = model.isEmpty ? [MemoryModel.sc, .tso] : model
+        var mutations = Mutations()
+        for m in mutation { mutations.insert(Mutations.named.first { $0.name == m }!.mutation) }
+        var scenarios = scenario.isEmpty ? Scenario.standard : scenario.map { Scenario.named($0)! }
+        scenarios = scenarios.map { s in
+            var s = s
+            if let c = cpus { s = s.withCPUs(c) }
+            if let n = nmis { s.nmis = s.programs.map { $0.contains(where: \.isHousekeeping) ? 0 : n } }
+            s.config.mutations = mutations
+            return s
+        }
+        for s in scenarios {
+            if let p = s.problem() { throw ValidationError(p) }
+        }
+
+        var reports: [Report] = []
+        let total = ContinuousClock.now
+        for s in scenarios {
+            for m in models {
+                let label = "\(s.name) \(m.description)"
+                let explorer = Explorer(scenario: s, model: m, limits: limits) { states, frontier, depth in
+                    if !quiet {
+                        FileHandle.standardError.write(
+                            "  \(label): \(states) states, frontier \(frontier), depth \(depth)\n".data(using: .utf8)!)
+                    }
+                }
+                let r = explorer.run()
+                reports.append(r)
+                if !quiet && !json {
+                    FileHandle.standardError.write("  \(label): done, \(r.states) states\n".data(using: .utf8)!)
+                }
+            }
+        }
+        let elapsed = (ContinuousClock.now - total).seconds
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let out = VerifyOutput(reports: reports, seconds: elapsed, passed: reports.allSatisfy(\.passed))
+            print(String(data: try enc.encode(out), encoding: .utf8)!)
+        } else {
+            let table = TextTable<Report> { r in
+                [Column(title: "scenario", value: r.scenario), Column(title: "model", value: r.model.description),
+                 Column(title: "states", value: r.states, align: .right),
+                 Column(title: "execs", value: r.executions, align: .right),
+                 Column(title: "trans", value: r.transitions, align: .right),
+                 Column(title: "depth", value: r.depth, align: .right),
+                 Column(title: "time", value: String(format: "%.2fs", r.seconds), align: .right),
+                 Column(title: "states/s", value: String(format: "%.0f", r.statesPerSecond), align: .right)]
+                    + Self.invariantColumns.map { name, inv in
+                        Column(title: name, value: ["ok": "ok", "VIOLATED": "FAIL"][r.invariants[inv.rawValue] ?? ""] ?? "?", align: .right)
+                    }
+            }
+            print(table.string(for: reports) ?? "", terminator: "")
+            for r in reports where r.incomplete != nil { print("incomplete: \(r.scenario) \(r.model.description): \(r.incomplete!)") }
+            print("")
+            print("invariants: work = no lost work, tlb = no stale translation, text = no stale text, pin = pin exclusion,")
+            print("  rcu = RCU safety, defer = deferral is real, prog = progress, assert = the core's own assertions;")
+            print("  ok / FAIL / ? (not reached: the run stopped first)")
+            print("")
+            print("invariants over all runs:")
+            for inv in Violation.Invariant.allCases where inv != .litmusOutcome {
+                let bad = reports.filter { $0.violation?.invariant == inv }
+                let line = bad.isEmpty ? "ok in all \(reports.count) runs" : "VIOLATED in " + bad.map { "\($0.scenario) \($0.model.description)" }.joined(separator: ", ")
+                print("  \(inv.rawValue.padding(toLength: 22, withPad: " ", startingAt: 0)) \(line)")
+            }
+            for r in reports {
+                if let cx = r.counterexample {
+                    print("")
+                    print(cx.timeline())
+                }
+            }
+            let failed = reports.filter { !$0.passed }.count
+            print(String(format: "%d runs, %d failed, %.1fs total", reports.count, failed, elapsed))
+        }
+        if !reports.allSatisfy(\.passed) { throw ExitCode(1) }
+    }
+
+    /// Short column names for the invariants of BRIEF §4.
+    static let invariantColumns: [(String, Violation.Invariant)] = [
+        ("work", .noLostWork), ("tlb", .noStaleTranslation), ("text", .noStaleText), ("pin", .pinExclusion),
+        ("rcu", .rcuSafety), ("defer", .deferralIsReal), ("prog", .progress), ("assert", .coreAssertion),
+    ]
+
+}
+
+struct VerifyOutput: Codable {
+    var reports: [Report]
+    var seconds: Double
+    var passed: Bool
+}
+
+struct Scenarios: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the standard scenarios and their programs.")
+    @Flag(name: .long, help: "Print JSON.") var json = false
+
+    func run() throws {
+        if json {
+            let list = Scenario.standard.map { s in
+                ["name": s.name, "summary": s.summary, "covers": s.covers.map(String.init).joined(separator: ","),
+                 "programs": s.programs.enumerated().map { "cpu\($0.offset)(\(s.start[$0.offset])): " + $0.element.map(\.description).joined(separator: " ") }.joined(separator: "; ")]
+            }
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(data: try enc.encode(list), encoding: .utf8)!)
+            return
+        }
+        for s in Scenario.standard {
+            print("\(s.name): \(s.summary)")
+            var extras: [String] = []
+            if !s.pti { extras.append("PTI off") }
+            if s.config.exitPolicy != .strict { extras.append("exit policy \(s.config.exitPolicy.rawValue)") }
+            if s.config.pinProtocol != .flagInWord { extras.append("pin protocol \(s.config.pinProtocol.rawValue)") }
+            if s.nmis.contains(where: { $0 > 0 }) { extras.append("NMIs \(s.nmis) doing \(s.nmiBody.rawValue)") }
+            if s.irqs.contains(where: { $0 > 0 }) { extras.append("timer IRQs \(s.irqs)") }
+            if !extras.isEmpty { print("  " + extras.joined(separator: "; ")) }
+            for (c, p) in s.programs.enumerated() {
+                print("  cpu\(c) starts \(s.start[c]): " + p.map(\.description).joined(separator: ", "))
+            }
+        }
+    }
+}
+
+struct Mutants: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the named wrong variants of the protocol; with --run, show the explorer rejecting each.")
+
+    @Flag(name: .customLong("run"), help: "Run each mutant in its scenario under every model: rejected under the one that catches it and weaker ones, passing under stronger ones.")
+    var runThem = false
+
+    @Flag(name: .long, help: "With --run: print each counterexample timeline.")
+    var timelines = false
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        if !runThem {
+            if json {
+                let rows = MutantCase.catalog.map { ["name": $0.name, "summary": $0.summary, "scenario": $0.scenario,
+                                                     "caughtUnder": $0.caughtUnder.rawValue, "invariant": $0.invariant.rawValue] }
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(data: try enc.encode(rows), encoding: .utf8)!)
+                return
+            }
+            for m in MutantCase.catalog {
+                print("\(m.name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(m.summary)")
+                print("\(String(repeating: " ", count: 27))caught in \(m.scenario) under \(m.caughtUnder.description) (\(m.invariant.rawValue))")
+            }
+            return
+        }
+        var ok = true
+        var reports: [Report] = []
+        if !json { print("mutant                     scenario       SC        TSO       PSO       broken invariant") }
+        for m in MutantCase.catalog {
+            var cells: [String] = []
+            var broken = ""
+            for model in MemoryModel.allCases {
+                let r = m.run(model: model)
+                reports.append(r)
+                let expectCaught = MemoryModel.allCases.firstIndex(of: model)! >= MemoryModel.allCases.firstIndex(of: m.caughtUnder)!
+                let caught = r.violation != nil
+                if caught != expectCaught { ok = false }
+                cells.append(caught ? "rejected" : "passes")
+                if let v = r.violation, model == m.caughtUnder {
+                    broken = v.invariant.rawValue
+                    if timelines && !json, let cx = r.counterexample { print(cx.timeline()) }
+                }
+            }
+            if !json {
+                print([m.name.padding(toLength: 26, withPad: " ", startingAt: 0), m.scenario.padding(toLength: 14, withPad: " ", startingAt: 0)]
+                      .joined(separator: " ") + " " + cells.map { $0.padding(toLength: 9, withPad: " ", startingAt: 0) }.joined(separator: " ") + " " + broken)
+            }
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(data: try enc.encode(reports), encoding: .utf8)!)
+        } else {
+            print(ok ? "every mutant rejected under the model that catches it and the weaker ones, and passes under the stronger ones" : "UNEXPECTED: a mutant was caught or missed against its catalog entry")
+        }
+        if !ok { throw ExitCode(1) }
+    }
+}
