@@ -44,6 +44,8 @@ let package = Package(
         .testTarget(name: "CPUFlagsTests", dependencies: ["CPUFlags"]),
         .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "CPUFlags"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "CPUFlags"]),
+        // What a user sees: runs the built executable (a dependency, so it is built first).
+        .testTarget(name: "CLITests", dependencies: ["cpuflags"]),
     ],
     swiftLanguageModes: [.v5]
 )
