@@ -44,5 +44,9 @@ int main(void) {
         t1 = now();
         printf("load copy + store64 + xadd + store copy %.2f ns\n\n", (t1 - t0) / n);
     }
-    return (int)(acc & 1);
+    // acc only keeps the compiler from dropping the loops; a volatile sink does that
+    // without making it the exit status (which must say "ran", 0).
+    volatile uint64_t sink = acc;
+    (void)sink;
+    return 0;
 }

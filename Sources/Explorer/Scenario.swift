@@ -295,3 +295,70 @@ extension Scenario {
 
     public static func named(_ name: String) -> Scenario? { standard.first { $0.name == name } }
 }
+
+/// A scenario as data, for `cpuflags scenarios --json`: every field the explorer runs
+/// it with (programs as lists of ops with their arguments, NMI and IRQ budgets, policy,
+/// pin protocol, PTI), so that what a tool reads is what the explorer explores.
+public struct ScenarioDescription: Codable, Sendable, Equatable {
+    public struct OpDescription: Codable, Sendable, Equatable {
+        public var op: String
+        public var target: Int?
+        public var id: Int?
+        public var kind: String?
+        public var polling: Bool?
+        public var write: Bool?
+        public var cell: Int?
+        public var release: Bool?
+    }
+    public struct CPU: Codable, Sendable, Equatable {
+        public var cpu: Int
+        public var start: String
+        public var housekeeping: Bool
+        public var nmis: Int
+        public var irqs: Int
+        public var program: [OpDescription]
+    }
+    public var name: String
+    public var summary: String
+    public var covers: [Int]
+    public var exitPolicy: String
+    public var pinProtocol: String
+    public var pti: Bool
+    public var expeditedRCU: Bool
+    public var nmiBody: String
+    public var mutations: [String]
+    public var cpus: [CPU]
+}
+
+extension Op {
+    var described: ScenarioDescription.OpDescription {
+        // The op's name is its description up to the first parenthesis.
+        let name = String(description.prefix { $0 != "(" })
+        var d = ScenarioDescription.OpDescription(op: name)
+        switch self {
+        case .enterIdle(let p): d.polling = p
+        case .rcuReader(let w): d.write = w
+        case .queueCallback(let t, let id), .runOnBehalf(let t, let id): d.target = t; d.id = id
+        case .wake(let t): d.target = t
+        case .interrupt(let t, let k): d.target = t; d.kind = k.rawValue
+        case .litmusStore(let c, let r): d.op = "litmus_store"; d.cell = c; d.release = r
+        case .litmusLoad(let c): d.op = "litmus_load"; d.cell = c
+        case .litmusFence: d.op = "litmus_fence"
+        default: break
+        }
+        return d
+    }
+}
+
+extension Scenario {
+    public var described: ScenarioDescription {
+        ScenarioDescription(
+            name: name, summary: summary, covers: covers, exitPolicy: config.exitPolicy.rawValue,
+            pinProtocol: config.pinProtocol.rawValue, pti: pti, expeditedRCU: expeditedRCU, nmiBody: nmiBody.rawValue,
+            mutations: Mutations.named.filter { config.mutations.contains($0.mutation) }.map(\.name),
+            cpus: programs.indices.map { c in
+                ScenarioDescription.CPU(cpu: c, start: "\(start[c])", housekeeping: programs[c].contains(where: \.isHousekeeping),
+                                        nmis: nmis[c], irqs: irqs[c], program: programs[c].map(\.described))
+            })
+    }
+}

@@ -23,22 +23,22 @@ struct Verify: ParsableCommand {
     @Option(name: .long, help: "Memory model: sc, tso or pso. Repeatable. Default: sc and tso.")
     var model: [MemoryModel] = []
 
-    @Option(name: .long, help: "Resize each scenario to this many CPUs (2 to 4); extra CPUs copy CPU 1's program.")
+    @Option(name: .long, parsing: .unconditional, help: "Resize each scenario to this many CPUs (2 to 4). Extra CPUs are isolated CPUs that start in USER (INDETERMINATE under a lazy policy) and make one round trip with a kernel access; with fewer CPUs, the last ones and the ops aimed at them are dropped.")
     var cpus: Int?
 
     @Option(name: .long, help: "Apply a named wrong variant of the protocol (see `cpuflags mutants`). Repeatable.")
     var mutation: [String] = []
 
-    @Option(name: .long, help: "Stop after this many distinct states per run.")
+    @Option(name: .long, parsing: .unconditional, help: "Stop after this many distinct states per run.")
     var statesMax: Int = Limits().statesMax
 
-    @Option(name: .long, help: "Longest execution, in steps.")
+    @Option(name: .long, parsing: .unconditional, help: "Longest execution, in steps (1 to 10000).")
     var depthMax: Int = Limits().depthMax
 
-    @Option(name: .long, help: "Store-buffer entries per CPU under TSO/PSO.")
+    @Option(name: .long, parsing: .unconditional, help: "Store-buffer entries per CPU under TSO/PSO (1 to 16).")
     var storeBufferMax: Int = Limits().storeBufferDepthMax
 
-    @Option(name: .long, help: "NMIs each isolated CPU (one whose program has no housekeeping op) may receive, overriding the scenario (0 to 3).")
+    @Option(name: .long, parsing: .unconditional, help: "NMIs each isolated CPU (one whose program has no housekeeping op) may receive, overriding the scenario (0 to 3).")
     var nmis: Int?
 
     @Flag(name: .long, help: "Print JSON (reports and counterexamples) instead of tables.")
@@ -59,6 +59,23 @@ struct Verify: ParsableCommand {
         if statesMax < 1 { throw ValidationError("--states-max \(statesMax): expected at least 1") }
         if !(1...10_000).contains(depthMax) { throw ValidationError("--depth-max \(depthMax): expected 1 to 10000") }
         if !(1...16).contains(storeBufferMax) { throw ValidationError("--store-buffer-max \(storeBufferMax): expected 1 to 16") }
+        for s in scenarios() {
+            if let p = s.problem() { throw ValidationError(p) }
+        }
+    }
+
+    /// The scenarios to run, resized and mutated as the options say.
+    func scenarios() -> [Scenario] {
+        var mutations = Mutations()
+        for m in mutation { if let named = Mutations.named.first(where: { $0.name == m }) { mutations.insert(named.mutation) } }
+        let chosen = scenario.isEmpty ? Scenario.standard : scenario.compactMap { Scenario.named($0) }
+        return chosen.map { s in
+            var s = s
+            if let c = cpus { s = s.withCPUs(c) }
+            if let n = nmis { s.nmis = s.programs.map { $0.contains(where: \.isHousekeeping) ? 0 : n } }
+            s.config.mutations = mutations
+            return s
+        }
     }
 
     func run() throws {
@@ -67,19 +84,7 @@ struct Verify: ParsableCommand {
         limits.depthMax = depthMax
         limits.storeBufferDepthMax = storeBufferMax
         let models = model.isEmpty ? [MemoryModel.sc, .tso] : model
-        var mutations = Mutations()
-        for m in mutation { mutations.insert(Mutations.named.first { $0.name == m }!.mutation) }
-        var scenarios = scenario.isEmpty ? Scenario.standard : scenario.map { Scenario.named($0)! }
-        scenarios = scenarios.map { s in
-            var s = s
-            if let c = cpus { s = s.withCPUs(c) }
-            if let n = nmis { s.nmis = s.programs.map { $0.contains(where: \.isHousekeeping) ? 0 : n } }
-            s.config.mutations = mutations
-            return s
-        }
-        for s in scenarios {
-            if let p = s.problem() { throw ValidationError(p) }
-        }
+        let scenarios = scenarios()
 
         var reports: [Report] = []
         let total = ContinuousClock.now
@@ -95,16 +100,15 @@ struct Verify: ParsableCommand {
                 let r = explorer.run()
                 reports.append(r)
                 if !quiet && !json {
-                    FileHandle.standardError.write("  \(label): done, \(r.states) states\n".data(using: .utf8)!)
+                    let how = r.incomplete.map { "stopped (incomplete: \($0))" }
+                        ?? r.violation.map { "stopped at a violation of \($0.invariant.rawValue)" } ?? "done, exhaustive"
+                    FileHandle.standardError.write("  \(label): \(how), \(r.states) states\n".data(using: .utf8)!)
                 }
             }
         }
         let elapsed = (ContinuousClock.now - total).seconds
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let out = VerifyOutput(reports: reports, seconds: elapsed, passed: reports.allSatisfy(\.passed))
-            print(String(data: try enc.encode(out), encoding: .utf8)!)
+            try JSONOutput.print(VerifyOutput(reports: reports, summary: Summary(reports), seconds: elapsed, passed: reports.allSatisfy(\.passed)))
         } else {
             let table = TextTable<Report> { r in
                 [Column(title: "scenario", value: r.scenario), Column(title: "model", value: r.model.description),
@@ -123,22 +127,20 @@ struct Verify: ParsableCommand {
             print("")
             print("invariants: work = no lost work, tlb = no stale translation, text = no stale text, pin = pin exclusion,")
             print("  rcu = RCU safety, defer = deferral is real, prog = progress, assert = the core's own assertions;")
-            print("  ok / FAIL / ? (not reached: the run stopped first)")
+            print("  ok / FAIL / ? (not established: the run stopped first, at a limit or at another violation)")
             print("")
-            print("invariants over all runs:")
-            for inv in Violation.Invariant.allCases where inv != .litmusOutcome {
-                let bad = reports.filter { $0.violation?.invariant == inv }
-                let line = bad.isEmpty ? "ok in all \(reports.count) runs" : "VIOLATED in " + bad.map { "\($0.scenario) \($0.model.description)" }.joined(separator: ", ")
-                print("  \(inv.rawValue.padding(toLength: 22, withPad: " ", startingAt: 0)) \(line)")
-            }
+            print("invariants over all runs (ok = every state of the run explored and the invariant held):")
+            for line in Summary(reports).rendered() { print(line) }
             for r in reports {
                 if let cx = r.counterexample {
                     print("")
                     print(cx.timeline())
                 }
             }
-            let failed = reports.filter { !$0.passed }.count
-            print(String(format: "%d runs, %d failed, %.1fs total", reports.count, failed, elapsed))
+            let violated = reports.filter { $0.violation != nil }.count
+            let incomplete = reports.filter { $0.violation == nil && $0.incomplete != nil }.count
+            print(String(format: "%d runs: %d exhaustive and passing, %d violated, %d incomplete (nothing established); %.1fs total",
+                         reports.count, reports.count - violated - incomplete, violated, incomplete, elapsed))
         }
         if !reports.allSatisfy(\.passed) { throw ExitCode(1) }
     }
@@ -153,6 +155,7 @@ struct Verify: ParsableCommand {
 
 struct VerifyOutput: Codable {
     var reports: [Report]
+    var summary: Summary
     var seconds: Double
     var passed: Bool
 }
@@ -163,13 +166,7 @@ struct Scenarios: ParsableCommand {
 
     func run() throws {
         if json {
-            let list = Scenario.standard.map { s in
-                ["name": s.name, "summary": s.summary, "covers": s.covers.map(String.init).joined(separator: ","),
-                 "programs": s.programs.enumerated().map { "cpu\($0.offset)(\(s.start[$0.offset])): " + $0.element.map(\.description).joined(separator: " ") }.joined(separator: "; ")]
-            }
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(data: try enc.encode(list), encoding: .utf8)!)
+            try JSONOutput.print(Scenario.standard.map(\.described))
             return
         }
         for s in Scenario.standard {
@@ -201,14 +198,19 @@ struct Mutants: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    func validate() throws {
+        if timelines && !runThem { throw ValidationError("--timelines needs --run: timelines come from running the mutants") }
+        if timelines && json {
+            throw ValidationError("--timelines prints text; with --json the timelines are in each report's counterexample")
+        }
+    }
+
     func run() throws {
         if !runThem {
             if json {
                 let rows = MutantCase.catalog.map { ["name": $0.name, "summary": $0.summary, "scenario": $0.scenario,
                                                      "caughtUnder": $0.caughtUnder.rawValue, "invariant": $0.invariant.rawValue] }
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(data: try enc.encode(rows), encoding: .utf8)!)
+                try JSONOutput.print(rows)
                 return
             }
             for m in MutantCase.catalog {
@@ -241,9 +243,7 @@ struct Mutants: ParsableCommand {
             }
         }
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(data: try enc.encode(reports), encoding: .utf8)!)
+            try JSONOutput.print(reports)
         } else {
             print(ok ? "every mutant rejected under the model that catches it and the weaker ones, and passes under the stronger ones" : "UNEXPECTED: a mutant was caught or missed against its catalog entry")
         }

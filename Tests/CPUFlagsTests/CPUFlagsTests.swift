@@ -142,7 +142,7 @@ struct Rig {
     let iso = CPUFlags(platform: p, cpu: 1), hk = CPUFlags(platform: p, cpu: 0)
     #expect(hk.tryPin(1) == false, "a CPU in KERNEL cannot be pinned")
     iso.exitToUser()
-    try? hk.enqueueCallback(5, for: 1)
+    hk.enqueueCallback(5, for: 1)
     #expect(hk.runOnBehalf(of: 1))
     #expect(ran.load(ordering: .relaxed) == 1 << 5)
     #expect(p.word(1).work.contains(.pinned))

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+
+/// `verify`, `scenarios`, `mutants` and the root command as a user meets them.
+
+@Test func anIncompleteRunEstablishesNothing() throws {
+    // --depth-max 1 stops every run at once: the summary must not say "ok" anywhere,
+    // and the progress line on stderr must not say "done".
+    let r = try CLI.run(["verify", "--scenario", "tlb-flush", "--depth-max", "1"])
+    #expect(r.status == 1)
+    let summary = r.stdout.components(separatedBy: "invariants over all runs").last ?? ""
+    #expect(!summary.contains("ok in all"), "\(summary)")
+    #expect(summary.contains("not established in 2 of 2 runs"))
+    #expect(r.stdout.contains("2 incomplete"))
+    #expect(r.stderr.contains("stopped (incomplete"))
+    #expect(!r.stderr.contains("done"))
+    // The JSON carries the same summary.
+    let j = try CLI.run(["verify", "--scenario", "tlb-flush", "--depth-max", "1", "--json"])
+    let obj = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [String: Any]
+    let lines = (obj["summary"] as! [String: Any])["lines"] as! [[String: Any]]
+    #expect(lines.allSatisfy { ($0["ok"] as! [Any]).isEmpty && ($0["notEstablished"] as! [Any]).count == 2 })
+}
+
+@Test func aViolationEstablishesOnlyWhatItBroke() throws {
+    let r = try CLI.run(["verify", "--scenario", "nmi", "--mutation", "entry-exchange", "--model", "sc", "--quiet"])
+    #expect(r.status == 1)
+    let summary = r.stdout.components(separatedBy: "invariants over all runs").last ?? ""
+    #expect(summary.contains("no lost work           VIOLATED in nmi SC"))
+    // The run stopped at the first violation: the others were not established by it.
+    #expect(summary.contains("no stale translation   not established in 1 of 1 runs: nmi SC (stopped at no lost work)"))
+    #expect(!summary.contains("ok in all"))
+}
+
+@Test func aCompleteRunIsOkInAll() throws {
+    let r = try CLI.run(["verify", "--scenario", "tlb-flush", "--quiet"])
+    #expect(r.status == 0, "\(r.stdout)")
+    #expect(r.stdout.contains("no lost work           ok in all 2 runs"))
+    #expect(r.stdout.contains("2 runs: 2 exhaustive and passing, 0 violated, 0 incomplete"))
+}
+
+@Test func unknownSubcommandIsNotAVerifyError() throws {
+    let r = try CLI.run(["nosuch"])
+    #expect(r.status == 64)
+    #expect(r.stderr.contains("unknown subcommand 'nosuch'"))
+    #expect(r.stderr.contains("verify, scenarios, mutants, simulate"))
+    #expect(!r.stderr.contains("cpuflags verify ["), "root usage, not verify's: \(r.stderr)")
+}
+
+@Test func versionIsPrinted() throws {
+    let r = try CLI.run(["--version"])
+    #expect(r.status == 0)
+    #expect(r.stdout.split(separator: ".").count == 3, "\(r.stdout)")
+}
+
+@Test(arguments: [["--cpus", "-1"], ["--nmis", "-1"], ["--states-max", "-5"], ["--depth-max", "-1"], ["--store-buffer-max", "-1"]])
+func negativeNumbersAreRangeErrors(_ args: [String]) throws {
+    // A separate "-1" must be read as the option's value and rejected with the range,
+    // not as a missing value.
+    let r = try CLI.run(["verify"] + args)
+    #expect(r.status == 64)
+    #expect(r.stderr.contains("\(args[0]) \(args[1]): expected"), "\(r.stderr)")
+    #expect(r.stderr.contains("Usage: cpuflags verify"))
+}
+
+@Test func timelinesWithoutRunIsRefused() throws {
+    let r = try CLI.run(["mutants", "--timelines"])
+    #expect(r.status == 64)
+    #expect(r.stderr.contains("--timelines needs --run"))
+    #expect(r.stderr.contains("Usage: cpuflags mutants"))
+}
+
+@Test func verifyHelpSaysWhatExtraCPUsRun() throws {
+    let r = try CLI.run(["verify", "--help"])
+    // Help wraps lines: compare with the whitespace folded.
+    let text = r.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    #expect(text.contains("one round trip with a kernel access"))
+    #expect(!text.contains("copy CPU 1's program"))
+}
+
+@Test func scenariosJSONKeepsEveryField() throws {
+    let r = try CLI.run(["scenarios", "--json"])
+    #expect(r.status == 0)
+    let list = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [[String: Any]]
+    func named(_ n: String) -> [String: Any] { list.first { $0["name"] as? String == n }! }
+    // The NMI budget, the exit policy and PTI of the scenarios that set them.
+    let nmi = named("nmi")["cpus"] as! [[String: Any]]
+    #expect(nmi.map { $0["nmis"] as! Int } == [0, 1])
+    #expect(named("lazy-adaptive")["exitPolicy"] as? String == "adaptive")
+    #expect(named("tlb-flush-nopti")["pti"] as? Bool == false)
+    #expect(named("idle-wake")["cpus"].map { ($0 as! [[String: Any]]).map { $0["irqs"] as! Int }.reduce(0, +) }! > 0)
+    // Programs are lists of ops with their arguments, not one string.
+    let cpu0 = (named("nmi")["cpus"] as! [[String: Any]])[0]["program"] as! [[String: Any]]
+    #expect(cpu0.contains { $0["op"] as? String == "queue_callback" && $0["target"] as? Int == 1 && $0["id"] as? Int == 0 })
+}
