@@ -143,7 +143,12 @@ struct Simulate: ParsableCommand {
         var rows: [Row] = []
         if sweeps.isEmpty {
             let list: CPUList
-            do { list = try mc.validate() } catch { throw ValidationError("\(error)") }
+            do { list = try mc.validate() } catch {
+                // A cpulist given by --isolated is named as the option the user typed.
+                var message = "\(error)"
+                if isolated != nil, message.hasPrefix("isolated: ") { message = "--isolated " + message.dropFirst("isolated: ".count) }
+                throw ValidationError(message)
+            }
             rows = [Row(values: [], config: mc, isolated: list)]
         } else {
             if trace != nil { throw ValidationError("--trace cannot be combined with --sweep: trace one value at a time") }
