@@ -186,18 +186,21 @@ extension MachineConfig {
         func walk(_ object: [String: Any], prefix: String) throws {
             let here = fields.filter { $0.path.hasPrefix(prefix) }.map { String($0.path.dropFirst(prefix.count)) }
             let names = Array(Set(here.map { String($0.split(separator: ".")[0]) })).sorted()
+            // Unknown names first: a field that does not exist (such as a limit) is the
+            // problem, whatever the values of the others.
+            for k in object.keys.sorted() where !names.contains(k) {
+                let what = prefix.isEmpty ? "" : " in '\(prefix.dropLast())'"
+                throw Simulation.SetupError.bad("\(path): unknown field '\(prefix + k)'; expected one of\(what): \(names.joined(separator: ", "))")
+            }
             for (k, v) in object.sorted(by: { $0.key < $1.key }) {
                 let p = prefix + k
                 if let f = field(p) {
                     values.append((p, try convert(v, for: f)))
-                } else if names.contains(k) {
+                } else {
                     guard let sub = v as? [String: Any] else {
                         throw Simulation.SetupError.bad("\(path): field '\(p)': \(showJSON(v)): expected an object")
                     }
                     try walk(sub, prefix: p + ".")
-                } else {
-                    let what = prefix.isEmpty ? "" : " in '\(prefix.dropLast())'"
-                    throw Simulation.SetupError.bad("\(path): unknown field '\(p)'; expected one of\(what): \(names.joined(separator: ", "))")
                 }
             }
         }
