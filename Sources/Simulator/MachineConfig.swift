@@ -1,10 +1,44 @@
 import Foundation
 
+/// The simulator's own safety limits. They guard the machine running the simulation (its
+/// memory and time), so they are constants, not config fields: a config file or an option
+/// cannot raise them (a 20-million-CPU config once ran 46 s at 1.9 GB before they were).
+public enum SimulatorLimits {
+    /// Largest machine: the cpulist bitmap and the per-CPU arrays are this long at most.
+    public static let cpusMax = 4096
+    /// Events a run may process; `validate()` refuses a run whose estimate is above it.
+    public static let eventsMax = 50_000_000
+    /// Deliveries (one per target of each request) a run may make; checked up front from
+    /// the rates, so that a run that would take hours is refused at once.
+    public static let deliveriesMax = 300_000_000
+    /// Trace events kept for `--trace`; recording stops there (and says so).
+    public static let traceEventsMax = 2_000_000
+    /// Largest rate per second of any workload source.
+    public static let ratePerSecondMax: Double = 1_000_000
+    /// Largest cost or duration parameter, in ns (1000 s): keeps every time the simulation
+    /// computes from them far below Int64.max ns, so no conversion to Int64 can trap.
+    public static let costNsMax: Double = 1e12
+    /// Shortest run: the simulated clock counts whole nanoseconds, and the model's own time
+    /// constants are microseconds to milliseconds (an IPI 1 µs, a tick 1 ms); a run shorter
+    /// than 1 ms resolves nothing (1e-12 s was 0 ns and printed all-zero rows).
+    public static let secondsMin: Double = 0.001
+    /// Longest run (an hour of simulated time).
+    public static let secondsMax: Double = 3600
+    /// Largest config file, checked before reading it (1 MiB: a config is a few hundred bytes).
+    public static let configBytesMax = 1 << 20
+    /// Deepest nesting of objects and arrays in a config file (a config needs 2).
+    public static let configDepthMax = 32
+    /// Values of one `--sweep`, and combinations of all of them (their cross product).
+    public static let sweepValuesMax = 64
+    public static let sweepCombinationsMax = 256
+}
+
 /// A machine to simulate: size, isolated CPUs, duration, load, costs, seed.
 public struct MachineConfig: Codable, Hashable, Sendable {
     public var cpus: Int = 64
-    /// The isolated CPUs as a kernel cpulist (`nohz_full=` syntax).
-    public var isolated: String = "8-63"
+    /// The isolated CPUs as a kernel cpulist (`nohz_full=` syntax); nil: the default for
+    /// the machine's size (`defaultIsolated(cpus:)`), whatever the size is set to later.
+    public var isolated: String? = nil
     public var seconds: Double = 1
     public var seed: UInt64 = 1
     public var workload = Workload()
@@ -12,56 +46,72 @@ public struct MachineConfig: Codable, Hashable, Sendable {
     /// ct-defer only: also defer kernel TLB flushes to isolated CPUs by flushing
     /// unconditionally at each of their entries (the RFC patches' COALESCE_TLBI).
     public var ctDeferKernelTLB: Bool = false
-    /// Limits: a run stops with an error rather than grow without bound.
-    public var cpusMax: Int = 4096
-    public var eventsMax: Int = 50_000_000
-    /// Deliveries (one per target of each request) a run may make; checked up front
-    /// from the rates, so that a run that would take hours is refused at once.
-    public var deliveriesMax: Int = 300_000_000
-    /// Trace events kept for `--trace`; recording stops there (and says so).
-    public var traceEventsMax: Int = 2_000_000
-    /// Largest rate per second of any workload source.
-    public var ratePerSecondMax: Double = 1_000_000
-    /// Largest cost or duration parameter, in ns (1000 s).
-    public var costNsMax: Double = 1e12
     public init() {}
+
+    /// The one rule for the isolated CPUs when none were given (neither `--isolated` nor
+    /// an `isolated` field): CPUs 8 to n-1 on machines of more than 8 CPUs (0-7 do the
+    /// housekeeping), else 1 to n-1 (CPU 0 does). Used by `--cpus`, `--sweep cpus=...`
+    /// and with or without `--config`, since `isolated` stays nil until given.
+    public static func defaultIsolated(cpus: Int) -> String {
+        cpus > 8 ? "8-\(cpus - 1)" : "1-\(max(cpus - 1, 1))"
+    }
+
+    /// The isolated CPUs' cpulist text: the one given, or the default for `cpus`.
+    public var isolatedText: String { isolated ?? MachineConfig.defaultIsolated(cpus: cpus) }
 }
 
 extension MachineConfig {
+    /// What the simulation of this machine will do at most, from the rates: an upper bound
+    /// (every policy interrupts at most as often as linux, which interrupts every target).
+    public struct WorkEstimate: Sendable {
+        /// Events the event loop pops (see `Simulation.run`).
+        public var events: Double
+        /// Deliveries: one per target of each request.
+        public var deliveries: Double
+    }
+
+    public func estimate(isolatedCount n: Int) -> WorkEstimate {
+        let w = workload
+        let firingsPerSec = Simulation.Source.allCases.reduce(0) { $0 + $1.rate(w) }
+        // Requests that go to every CPU (a text-patch batch is three sync_core broadcasts;
+        // a normal grace period scans every CPU).
+        let broadcastsPerSec = w.kernelTLBFlushPerSec + 3 * w.textPatchBatchesPerSec + w.rcuExpeditedPerSec
+            + w.rcuNormalPerSec + w.cacheDrainsPerSec + w.pageTableFreeSyncsPerSec
+        let targetedPerSec = w.userTLBShootdownPerSec + w.wakeupsPerSec
+        // The events Simulation schedules: each source firing; an `.interrupt` per isolated
+        // target of a broadcast (or force-quiescent scan) and per targeted request (or an
+        // `.idleExit` for a wakeup by bit); a `.syscall` and its `.syscallExit`; an
+        // `.idleEnter` and its `.idleExit`.
+        let eventsPerSec = firingsPerSec + broadcastsPerSec * Double(n) + targetedPerSec
+            + 2 * w.isolatedSyscallsPerSec * Double(n) + 2 * w.isolatedIdlePeriodsPerSec * Double(n)
+        let deliveriesPerSec = broadcastsPerSec * Double(max(cpus - 1, 0)) + targetedPerSec
+        return WorkEstimate(events: seconds * eventsPerSec, deliveries: seconds * deliveriesPerSec)
+    }
+
     /// Checks every field against its limit and returns the isolated CPUs; the errors
     /// name the field, its value and what was expected.
     public func validate() throws -> CPUList {
-        guard cpus >= 2 && cpus <= cpusMax else {
-            throw Simulation.SetupError.bad("cpus: \(cpus), expected 2 to \(cpusMax)")
-        }
-        guard seconds > 0 && seconds <= 3600 else {
-            throw Simulation.SetupError.bad("seconds: \(seconds), expected more than 0 and at most 3600")
-        }
-        let list: CPUList
-        do { list = try CPUList(parsing: isolated, cpuCount: cpus) } catch { throw Simulation.SetupError.bad("isolated: \(error)") }
-        guard list.cpus.count < cpus else {
-            throw Simulation.SetupError.bad("isolated: '\(isolated)' leaves no housekeeping CPU")
-        }
-        guard !list.cpus.isEmpty else { throw Simulation.SetupError.bad("isolated: '\(isolated)' names no CPU") }
-        // Every rate and cost: finite, not negative, within its named limit.
-        for (group, value) in [("workload", workload as Any), ("costs", costs as Any)] {
-            for child in Mirror(reflecting: value).children {
-                guard let k = child.label, let d = child.value as? Double else { continue }
-                let isRate = k.hasSuffix("PerSec")
-                let maxV = isRate ? ratePerSecondMax : costNsMax
-                guard d.isFinite, d >= 0, d <= maxV else {
-                    throw Simulation.SetupError.bad("\(group).\(k): \(d), expected a finite number from 0 to \(maxV)\(isRate ? " per second (ratePerSecondMax)" : " (costNsMax)")")
-                }
+        // Every number against the one rule for its field (the same rule a config file,
+        // an option and a sweep value are checked against).
+        for field in MachineConfig.fields where field.kind.isNumeric {
+            guard let value = numericValue(at: field.path) else { continue }
+            if let expected = MachineConfig.problem(field: field, value: value) {
+                throw Simulation.SetupError.bad("\(field.path): \(MachineConfig.show(value)): expected \(expected)")
             }
         }
-        let w = workload
-        let broadcastsPerSec = w.kernelTLBFlushPerSec + 3 * w.textPatchBatchesPerSec + w.rcuExpeditedPerSec
-            + w.rcuNormalPerSec + w.cacheDrainsPerSec + w.pageTableFreeSyncsPerSec
-        let perIsolatedPerSec = w.isolatedSyscallsPerSec + 2 * w.isolatedIdlePeriodsPerSec
-        let estimate = seconds * (broadcastsPerSec * Double(cpus)
-            + perIsolatedPerSec * Double(list.cpus.count) + w.userTLBShootdownPerSec + w.wakeupsPerSec)
-        guard estimate <= Double(deliveriesMax) else {
-            throw Simulation.SetupError.bad(String(format: "this run would make about %.3g deliveries and events, more than deliveriesMax (%d): lower the rates, the CPUs or the seconds", estimate, deliveriesMax))
+        let text = isolatedText
+        let list: CPUList
+        do { list = try CPUList(parsing: text, cpuCount: cpus) } catch { throw Simulation.SetupError.bad("isolated: \(error)") }
+        guard list.cpus.count < cpus else {
+            throw Simulation.SetupError.bad("isolated: '\(list)' leaves no housekeeping CPU of the \(cpus)")
+        }
+        guard !list.cpus.isEmpty else { throw Simulation.SetupError.bad("isolated: '\(text)' names no CPU") }
+        let e = estimate(isolatedCount: list.cpus.count)
+        guard e.deliveries <= Double(SimulatorLimits.deliveriesMax) else {
+            throw Simulation.SetupError.bad(String(format: "this run would make about %.3g deliveries, more than the simulator's limit deliveriesMax (%d): lower the rates, the CPUs or the seconds", e.deliveries, SimulatorLimits.deliveriesMax))
+        }
+        guard e.events <= Double(SimulatorLimits.eventsMax) else {
+            throw Simulation.SetupError.bad(String(format: "this run would process about %.3g events, more than the simulator's limit eventsMax (%d): lower the rates (syscalls and idle periods make 2 events each per isolated CPU), the CPUs or the seconds", e.events, SimulatorLimits.eventsMax))
         }
         return list
     }

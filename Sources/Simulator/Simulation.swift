@@ -151,7 +151,7 @@ public final class Simulation {
     public private(set) var traceTruncated = false
 
     func traceRoom() -> Bool {
-        if traceEvents.count < config.traceEventsMax { return true }
+        if traceEvents.count < SimulatorLimits.traceEventsMax { return true }
         traceTruncated = true
         return false
     }
@@ -253,7 +253,7 @@ public final class Simulation {
         if config.workload.isolatedSyscallsPerSec > 0 {
             for c in isolatedList { schedule(rng.exponentialNs(perSecond: config.workload.isolatedSyscallsPerSec), .syscall(c)) }
         }
-        while let e = queue.popMin(), e.time <= end, platform.violation == nil, events < config.eventsMax {
+        while let e = queue.popMin(), e.time <= end, platform.violation == nil, events < SimulatorLimits.eventsMax {
             now = e.time
             events += 1
             recent[events % recent.count] = (e.time, e.kind)
@@ -549,7 +549,7 @@ public final class Simulation {
 
     func result() -> PolicyResult {
         let n = Double(max(isolatedList.count, 1))
-        let stopped = events >= config.eventsMax
+        let stopped = events >= SimulatorLimits.eventsMax
         // Rates are per simulated second actually covered.
         let seconds = stopped ? max(Double(now) / 1e9, 1e-9) : config.seconds
         return PolicyResult(
@@ -564,7 +564,7 @@ public final class Simulation {
             entryOverheadNsPerRoundTrip: roundTrips == 0 ? 0 : roundTripOverheadNs / Double(roundTrips),
             requesterLatency: .init(requesterLatency), gracePeriodNormal: .init(gpNormal),
             gracePeriodExpedited: .init(gpExpedited), events: events,
-            incomplete: stopped ? String(format: "stopped after eventsMax = %d events at %.3f simulated s; lower the rates or the duration", config.eventsMax, seconds) : nil,
+            incomplete: stopped ? String(format: "stopped after eventsMax = %d events at %.3f simulated s; lower the rates or the duration", SimulatorLimits.eventsMax, seconds) : nil,
             violation: platform.violation,
             violationEvents: platform.violation == nil ? nil : recentEvents())
     }

@@ -14,42 +14,92 @@ struct Simulate: ParsableCommand {
             Housekeeping CPUs generate kernel TLB flushes, text patches, RCU grace periods, \
             user-mm shootdowns, wakeups, cache drains and page-table-freeing syncs at the \
             workload's rates; every policy sees the same seed. Prints the seed; the same \
-            seed gives the same numbers.
+            seed gives the same numbers. Unless --isolated or a config's "isolated" gives \
+            them, the isolated CPUs are 8 to N-1 (1 to N-1 on machines of 8 CPUs or fewer).
             """)
 
-    @Option(name: .long, help: "CPUs in the machine.") var cpus: Int?
-    @Option(name: .long, help: "Isolated CPUs as a kernel cpulist, e.g. 8-63 (nohz_full= syntax).") var isolated: String?
-    @Option(name: .long, help: "Simulated seconds.") var seconds: Double?
-    @Option(name: .long, help: "Random seed (printed; replays the run exactly).") var seed: UInt64?
-    @Option(name: .long, help: "Syscalls per second of each isolated task.") var syscallsPerSec: Double?
-    @Option(name: .long, help: "Idle periods per second of each isolated CPU (1 ms each unless the config says otherwise).")
-    var idlePerSec: Double?
-    @Option(name: .long, help: "Policy to run (repeatable; default all).")
+    // The numbers are read as text with `.unconditional` parsing, so that `--cpus -1` is
+    // the value -1 (not a missing value before an option "-1"), and checked by the same
+    // rule as the config file's field (`MachineConfig.problem`), which names the range.
+    @Option(name: .long, parsing: .unconditional, help: "CPUs in the machine (2 to \(SimulatorLimits.cpusMax)).")
+    var cpus: String?
+    @Option(name: .long, parsing: .unconditional, help: "Isolated CPUs as a kernel cpulist, e.g. 8-63 or 8-N:2/4 (nohz_full= syntax).")
+    var isolated: String?
+    @Option(name: .long, parsing: .unconditional, help: "Simulated seconds (\(SimulatorLimits.secondsMin) to \(Int(SimulatorLimits.secondsMax))).")
+    var seconds: String?
+    @Option(name: .long, parsing: .unconditional, help: "Random seed (printed; replays the run exactly).")
+    var seed: String?
+    @Option(name: .long, parsing: .unconditional, help: "Syscalls per second of each isolated task.")
+    var syscallsPerSec: String?
+    @Option(name: .long, parsing: .unconditional, help: "Idle periods per second of each isolated CPU (1 ms each unless the config says otherwise).")
+    var idlePerSec: String?
+    @Option(name: .long, help: "Policy to run (repeatable; default all; a policy given twice runs once).")
     var policy: [Policy] = []
-    @Option(name: .long, help: "JSON file with any MachineConfig fields (cpus, isolated, seconds, seed, workload.*, costs.*).")
+    @Option(name: .long, help: "JSON file with any MachineConfig fields (cpus, isolated, seconds, seed, ctDeferKernelTLB, workload.*, costs.*).")
     var config: String?
     @Flag(name: .long, help: "Print JSON.") var json = false
     @Option(name: .long, help: "Write an SVG chart comparing the policies (or plotting the sweep) to this file.")
     var svg: String?
     @Option(name: .long, help: "Write a Chrome trace-event JSON file (open in ui.perfetto.dev) of the trace window.")
     var trace: String?
-    @Option(name: .long, help: "Trace window in simulated ms, FROM-TO.")
-    var traceWindow: String = "0-50"
-    @Option(name: .long, help: "Vary one parameter: PARAM=a,b,c (PARAM a config path such as workload.isolatedSyscallsPerSec).")
-    var sweep: String?
+    @Option(name: .long, parsing: .unconditional, help: "Trace window in simulated ms, FROM-TO (default 0-50; needs --trace).")
+    var traceWindow: String?
+    @Option(name: .long, help: ArgumentHelp("Vary a parameter: PARAM=a,b,c (PARAM a config path such as workload.isolatedSyscallsPerSec; booleans as 0,1). Repeatable: each combination of the values is a row (at most \(SimulatorLimits.sweepCombinationsMax)).", valueName: "param=values"))
+    var sweep: [String] = []
 
-    func parseWindow() throws -> ClosedRange<Int64> {
-        let parts = traceWindow.split(separator: "-", omittingEmptySubsequences: false)
+    // MARK: Plan
+
+    struct Sweep {
+        var parameter: String
+        var values: [Double]
+    }
+
+    /// One row of a sweep: its values (one per sweep), its machine and isolated CPUs.
+    struct Row {
+        var values: [Double]
+        var config: MachineConfig
+        var isolated: CPUList
+    }
+
+    /// Everything a run needs, checked. Built by `validate()`, so that every error shows
+    /// simulate's own usage and exits 64 before any work, and again by `run()` (it is
+    /// cheap and deterministic; ArgumentParser keeps no state between the two).
+    struct Plan {
+        var config: MachineConfig
+        var policies: [Policy]
+        var window: ClosedRange<Int64>?
+        var sweeps: [Sweep]
+        /// Without a sweep, one row: the machine itself.
+        var rows: [Row]
+    }
+
+    /// The options that set a config field, and the field.
+    static let optionFields: [(option: String, path: String, keyPath: KeyPath<Simulate, String?>)] = [
+        ("cpus", "cpus", \.cpus), ("seconds", "seconds", \.seconds),
+        ("syscalls-per-sec", "workload.isolatedSyscallsPerSec", \.syscallsPerSec),
+        ("idle-per-sec", "workload.isolatedIdlePeriodsPerSec", \.idlePerSec),
+    ]
+
+    static func expected(_ path: String) -> String {
+        MachineConfig.fields.first { $0.path == path }.flatMap { MachineConfig.problem(field: $0, value: .nan) } ?? "a number"
+    }
+
+    func parseWindow(_ text: String) throws -> ClosedRange<Int64> {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        // Bounded before converting: b <= 3.6e6 ms is 3.6e12 ns, far below Int64.max.
         guard parts.count == 2, let a = Double(parts[0]), let b = Double(parts[1]), a.isFinite, b.isFinite,
               a >= 0, b > a, b <= 3_600_000 else {
-            throw ValidationError("--trace-window '\(traceWindow)': expected FROM-TO in ms with 0 <= FROM < TO <= 3600000, e.g. 0-50")
+            throw ValidationError("--trace-window '\(text)': expected FROM-TO in ms with 0 <= FROM < TO <= 3600000, e.g. 0-50")
         }
         return Int64(a * 1e6)...Int64(b * 1e6)
     }
 
-    func parseSweep(_ text: String) throws -> (String, [Double]) {
-        let kv = text.split(separator: "=", maxSplits: 1).map(String.init)
-        guard kv.count == 2 else { throw ValidationError("--sweep '\(text)': expected PARAM=a,b,c") }
+    func parseSweep(_ text: String) throws -> Sweep {
+        let kv = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard kv.count == 2, !kv[0].isEmpty else { throw ValidationError("--sweep '\(text)': expected PARAM=a,b,c") }
+        guard MachineConfig.sweepable.contains(kv[0]) else {
+            throw ValidationError("--sweep '\(text)': unknown parameter '\(kv[0])'; expected one of: \(MachineConfig.sweepable.joined(separator: ", "))")
+        }
         var values: [Double] = []
         for v in kv[1].split(separator: ",", omittingEmptySubsequences: false) {
             guard let d = Double(v), d.isFinite else {
@@ -57,110 +107,183 @@ struct Simulate: ParsableCommand {
             }
             values.append(d)
         }
-        guard values.count <= 64 else { throw ValidationError("--sweep: at most 64 values") }
-        return (kv[0], values)
+        guard values.count <= SimulatorLimits.sweepValuesMax else {
+            throw ValidationError("--sweep '\(kv[0])=...': \(values.count) values; expected at most \(SimulatorLimits.sweepValuesMax)")
+        }
+        return Sweep(parameter: kv[0], values: values)
+    }
+
+    func makePlan() throws -> Plan {
+        var mc = MachineConfig()
+        if let path = config {
+            do { mc = try MachineConfig.load(path: path) } catch { throw ValidationError("--config \(error)") }
+        }
+        for (option, path, keyPath) in Simulate.optionFields {
+            guard let text = self[keyPath: keyPath] else { continue }
+            guard let d = Double(text) else { throw ValidationError("--\(option) '\(text)': expected \(Simulate.expected(path))") }
+            do { mc = try mc.setting(path, to: d) } catch let e as FieldValueError {
+                throw ValidationError("--\(option) \(text): expected \(e.expected)")
+            } catch { throw ValidationError("--\(option) \(text): \(error)") }
+        }
+        if let text = seed {
+            guard let s = UInt64(text) else { throw ValidationError("--seed \(text): expected a whole number from 0 to \(UInt64.max)") }
+            mc.seed = s
+        }
+        if let text = isolated { mc.isolated = text }
+
+        // A policy given twice runs once, in the order first given.
+        var policies: [Policy] = []
+        for p in policy where !policies.contains(p) { policies.append(p) }
+        if policies.isEmpty { policies = Policy.allCases }
+
+        if traceWindow != nil && trace == nil { throw ValidationError("--trace-window is used only with --trace: give --trace FILE too") }
+        let window = try trace.map { _ in try parseWindow(traceWindow ?? "0-50") }
+
+        let sweeps = try sweep.map(parseSweep)
+        var rows: [Row] = []
+        if sweeps.isEmpty {
+            let list: CPUList
+            do { list = try mc.validate() } catch {
+                // A cpulist given by --isolated is named as the option the user typed.
+                var message = "\(error)"
+                if isolated != nil, message.hasPrefix("isolated: ") { message = "--isolated " + message.dropFirst("isolated: ".count) }
+                throw ValidationError(message)
+            }
+            rows = [Row(values: [], config: mc, isolated: list)]
+        } else {
+            if trace != nil { throw ValidationError("--trace cannot be combined with --sweep: trace one value at a time") }
+            if sweeps.count > 1 && svg != nil {
+                throw ValidationError("--svg plots one swept parameter against the policies; give one --sweep with --svg, not \(sweeps.count)")
+            }
+            var seen = Set<String>()
+            var combinations = 1
+            for s in sweeps {
+                guard seen.insert(s.parameter).inserted else {
+                    throw ValidationError("--sweep: '\(s.parameter)' is swept twice; give its values in one --sweep \(s.parameter)=a,b,c")
+                }
+                if let o = Simulate.optionFields.first(where: { $0.path == s.parameter && self[keyPath: $0.keyPath] != nil }) {
+                    throw ValidationError("--\(o.option) and --sweep \(s.parameter)=... both set \(s.parameter): give one")
+                }
+                combinations *= s.values.count
+                guard combinations <= SimulatorLimits.sweepCombinationsMax else {
+                    throw ValidationError("--sweep: \(sweeps.map { "\($0.values.count)" }.joined(separator: " x ")) combinations is more than \(SimulatorLimits.sweepCombinationsMax); sweep fewer values")
+                }
+            }
+            // The cross product, the first sweep varying slowest; every row checked now,
+            // so that a bad combination fails before the first row is simulated.
+            var combos: [[Double]] = [[]]
+            for s in sweeps { combos = combos.flatMap { c in s.values.map { c + [$0] } } }
+            for combo in combos {
+                var c = mc
+                let at = zip(sweeps, combo).map { "\($0.parameter)=\(Simulate.show($1))" }.joined(separator: ", ")
+                for (s, v) in zip(sweeps, combo) {
+                    do { c = try c.setting(s.parameter, to: v) } catch let e as FieldValueError {
+                        throw ValidationError("--sweep \(s.parameter)=\(Simulate.show(v)): expected \(e.expected)")
+                    } catch { throw ValidationError("--sweep \(s.parameter)=\(Simulate.show(v)): \(error)") }
+                }
+                let list: CPUList
+                do { list = try c.validate() } catch {
+                    let given = c.isolated.map { " (isolated '\($0)' given explicitly)" } ?? ""
+                    throw ValidationError("--sweep at \(at)\(given): \(error)")
+                }
+                rows.append(Row(values: combo, config: c, isolated: list))
+            }
+        }
+        // Every output path is checked before any simulation (a bad --svg used to fail
+        // after the whole run).
+        for (option, path) in [("svg", svg), ("trace", trace)] {
+            guard let path else { continue }
+            do { try OutputFile.checkWritable(path) } catch { throw ValidationError("--\(option) \(error)") }
+        }
+        return Plan(config: mc, policies: policies, window: window, sweeps: sweeps, rows: rows)
+    }
+
+    mutating func validate() throws {
+        _ = try makePlan()
+    }
+
+    static func show(_ d: Double) -> String { String(format: "%g", d) }
+
+    // MARK: Run
+
+    /// Errors after validation (writing the results) are not usage errors: a message and
+    /// an exit status of their own (1 means a violation or an incomplete run here).
+    struct RunError: Error {
+        var message: String
+        var status: Int32
     }
 
     func write(_ data: Data, to path: String, what: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: data) else {
-            throw ValidationError("--\(what) \(path): cannot write the file")
+        do { try OutputFile.write(data, to: path) } catch {
+            throw RunError(message: "--\(what) \(error)", status: 74)  // EX_IOERR
+        }
+    }
+
+    func printJSON<T: Encodable>(_ value: T) throws {
+        do { print(try JSONText.render(value)) } catch {
+            throw RunError(message: "--json: \(error)", status: 70)  // EX_SOFTWARE
         }
     }
 
     func run() throws {
-        var mc = MachineConfig()
+        let plan: Plan
+        do { plan = try makePlan() } catch { Simulate.exit(withError: error) }
         do {
-            if let path = config { mc = try MachineConfig.load(path: path) }
-        } catch { throw ValidationError("--config \(error)") }
-        if let v = cpus { mc.cpus = v }
-        if let v = isolated { mc.isolated = v }
-        if let v = seconds { mc.seconds = v }
-        if let v = seed { mc.seed = v }
-        if let v = syscallsPerSec {
-            guard v >= 0 else { throw ValidationError("--syscalls-per-sec \(v): expected 0 or more") }
-            mc.workload.isolatedSyscallsPerSec = v
+            try execute(plan)
+        } catch let e as RunError {
+            FileHandle.standardError.write("Error: \(e.message)\n".data(using: .utf8)!)
+            throw ExitCode(e.status)
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            FileHandle.standardError.write("Error: \(error)\n".data(using: .utf8)!)
+            throw ExitCode(70)
         }
-        if let v = idlePerSec {
-            guard v >= 0 else { throw ValidationError("--idle-per-sec \(v): expected 0 or more") }
-            mc.workload.isolatedIdlePeriodsPerSec = v
-        }
-        if isolated == nil, (try? CPUList(parsing: mc.isolated, cpuCount: mc.cpus)) == nil || (mc.cpus > 64 && config == nil) {
-            // No --isolated given and the default (or the config's list) does not fit
-            // this machine: keep CPUs 0-7 (or CPU 0 on small machines) for housekeeping.
-            mc.isolated = mc.cpus > 8 ? "8-\(mc.cpus - 1)" : "1-\(mc.cpus - 1)"
-        }
-        let policies = policy.isEmpty ? Policy.allCases : policy
-        let window = try parseWindow()
-        if sweep != nil && trace != nil { throw ValidationError("--trace cannot be combined with --sweep: trace one value at a time") }
-        if let sw = sweep {
-            let (param, values) = try parseSweep(sw)
-            var table: [[PolicyResult]] = []
-            for v in values {
-                let c: MachineConfig
-                do { c = try mc.setting(param, to: v) } catch { throw ValidationError("\(error)") }
-                var row: [PolicyResult] = []
-                for p in policies {
-                    do { row.append(try Simulation(config: c, policy: p).run()) } catch { throw ValidationError("\(param)=\(v): \(error)") }
+    }
+
+    func execute(_ plan: Plan) throws {
+        let policies = plan.policies
+        let results: [PolicyResult]
+        if !plan.sweeps.isEmpty {
+            results = try runSweep(plan)
+        } else {
+            let row = plan.rows[0]
+            var mc = row.config
+            var results1: [PolicyResult] = []
+            var traces: [(policy: Policy, events: [TraceEvent])] = []
+            for p in policies {
+                let sim: Simulation
+                do { sim = try Simulation(config: mc, policy: p) } catch { throw RunError(message: "\(error)", status: 64) }
+                if trace != nil { sim.traceWindowNs = plan.window }
+                sim.progress = { simulatedNs in
+                    FileHandle.standardError.write(String(format: "  %@: %.3f of %.3f simulated s\n", p.rawValue, Double(simulatedNs) / 1e9, mc.seconds).data(using: .utf8)!)
                 }
-                table.append(row)
+                results1.append(sim.run())
+                traces.append((p, sim.traceEvents))
+                if sim.traceTruncated {
+                    FileHandle.standardError.write("\(p.rawValue): the trace stopped at traceEventsMax = \(SimulatorLimits.traceEventsMax) events; narrow --trace-window\n".data(using: .utf8)!)
+                }
+            }
+            results = results1
+            if let path = trace {
+                let iso = Set(row.isolated.cpus)
+                try write(ChromeTrace.render(traces, isolated: iso, cpus: mc.cpus), to: path, what: "trace")
+            }
+            // Shown everywhere normalized: the CPUs simulated, not the text given.
+            let isolatedShown = row.isolated.description
+            if let path = svg {
+                let title = "\(mc.cpus) CPUs, isolated \(isolatedShown), \(mc.seconds) s, seed \(mc.seed)"
+                try write(Charts.comparison(results, title: title).data(using: .utf8)!, to: path, what: "svg")
             }
             if json {
-                struct Out: Codable { var parameter: String; var values: [Double]; var results: [[PolicyResult]] }
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(data: try enc.encode(Out(parameter: param, values: values, results: table)), encoding: .utf8)!)
+                struct Out: Encodable { var config: MachineConfig; var results: [PolicyResult] }
+                mc.isolated = isolatedShown
+                try printJSON(Out(config: mc, results: results))
             } else {
-                print("machine: \(mc.cpus) CPUs, isolated \(mc.isolated), \(mc.seconds) s simulated, seed \(mc.seed); sweep of \(param)")
+                print("machine: \(mc.cpus) CPUs, isolated \(isolatedShown), \(mc.seconds) s simulated, seed \(mc.seed) (replay: --seed \(mc.seed))")
                 print("")
-                struct Row { var value: Double; var r: PolicyResult }
-                let rows = policies.indices.flatMap { p in values.indices.map { Row(value: values[$0], r: table[$0][p]) } }
-                let t = TextTable<Row> { row in
-                    [Column(title: "policy", value: row.r.policy.rawValue),
-                     Column(title: param, value: String(format: "%g", row.value), align: .right),
-                     Column(title: "irq/cpu/s", value: String(format: "%.2f", row.r.interruptionsPerCPUPerSecond), align: .right),
-                     Column(title: "atomics/rt", value: String(format: "%.2f", row.r.atomicsPerRoundTrip), align: .right),
-                     Column(title: "entry ns/rt", value: String(format: "%.0f", row.r.entryOverheadNsPerRoundTrip), align: .right),
-                     Column(title: "lost us/cpu/s", value: String(format: "%.1f", row.r.lostNsPerCPUPerSecond / 1000), align: .right)]
-                }
-                print(t.string(for: rows) ?? "", terminator: "")
+                print(SimulationTable.render(results))
             }
-            if let path = svg {
-                try write(Charts.sweep(parameter: param, values: values, results: table).data(using: .utf8)!, to: path, what: "svg")
-            }
-            return
-        }
-        var results: [PolicyResult] = []
-        var traces: [(policy: Policy, events: [TraceEvent])] = []
-        for p in policies {
-            let sim: Simulation
-            do { sim = try Simulation(config: mc, policy: p) } catch { throw ValidationError("\(error)") }
-            if trace != nil { sim.traceWindowNs = window }
-            sim.progress = { simulatedNs in
-                FileHandle.standardError.write(String(format: "  %@: %.3f of %.3f simulated s\n", p.rawValue, Double(simulatedNs) / 1e9, mc.seconds).data(using: .utf8)!)
-            }
-            results.append(sim.run())
-            traces.append((p, sim.traceEvents))
-            if sim.traceTruncated {
-                FileHandle.standardError.write("\(p.rawValue): the trace stopped at traceEventsMax = \(mc.traceEventsMax) events; narrow --trace-window\n".data(using: .utf8)!)
-            }
-        }
-        if let path = trace {
-            let iso = Set((try? CPUList(parsing: mc.isolated, cpuCount: mc.cpus).cpus) ?? [])
-            try write(ChromeTrace.render(traces, isolated: iso, cpus: mc.cpus), to: path, what: "trace")
-        }
-        if let path = svg {
-            let title = "\(mc.cpus) CPUs, isolated \(mc.isolated), \(mc.seconds) s, seed \(mc.seed)"
-            try write(Charts.comparison(results, title: title).data(using: .utf8)!, to: path, what: "svg")
-        }
-        if json {
-            struct Out: Codable { var config: MachineConfig; var results: [PolicyResult] }
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(data: try enc.encode(Out(config: mc, results: results)), encoding: .utf8)!)
-        } else {
-            print("machine: \(mc.cpus) CPUs, isolated \(mc.isolated), \(mc.seconds) s simulated, seed \(mc.seed) (replay: --seed \(mc.seed))")
-            print("")
-            print(SimulationTable.render(results))
         }
         for r in results where r.incomplete != nil {
             FileHandle.standardError.write("\(r.policy.rawValue): incomplete: \(r.incomplete!)\n".data(using: .utf8)!)
@@ -173,5 +296,61 @@ struct Simulate: ParsableCommand {
             FileHandle.standardError.write(("the events that led to it:\n" + (bad.violationEvents ?? []).joined(separator: "\n") + "\n").data(using: .utf8)!)
             throw ExitCode(1)
         }
+    }
+
+    /// Runs every row of a sweep under every policy and prints them; returns all results.
+    func runSweep(_ plan: Plan) throws -> [PolicyResult] {
+        let policies = plan.policies, sweeps = plan.sweeps, rows = plan.rows
+        let parameters = sweeps.map(\.parameter)
+        var table: [[PolicyResult]] = []
+        for row in rows {
+            var line: [PolicyResult] = []
+            for p in policies {
+                do { line.append(try Simulation(config: row.config, policy: p).run()) } catch {
+                    throw RunError(message: "\(error)", status: 64)
+                }
+            }
+            table.append(line)
+        }
+        let mc = plan.config
+        let cpusSwept = parameters.contains("cpus")
+        if json {
+            struct Out: Encodable {
+                var parameters: [String]
+                /// One array per row, a value per parameter.
+                var values: [[Double]]
+                /// Each row's isolated CPUs, normalized.
+                var isolated: [String]
+                var results: [[PolicyResult]]
+            }
+            try printJSON(Out(parameters: parameters, values: rows.map(\.values), isolated: rows.map(\.isolated.description), results: table))
+        } else {
+            // The header says what each row shares; what varies is in the columns.
+            let machine = cpusSwept ? "cpus swept" : "\(mc.cpus) CPUs"
+            let iso = cpusSwept ? "isolated per row (column isolated)" : "isolated \(rows[0].isolated)"
+            let secs = parameters.contains("seconds") ? "seconds swept" : "\(mc.seconds) s simulated"
+            print("machine: \(machine), \(iso), \(secs), seed \(mc.seed); sweep of \(parameters.joined(separator: " x "))")
+            print("")
+            struct Line { var row: Row; var r: PolicyResult }
+            let lines = policies.indices.flatMap { p in rows.indices.map { Line(row: rows[$0], r: table[$0][p]) } }
+            let t = TextTable<Line> { line in
+                var columns = [Column(title: "policy", value: line.r.policy.rawValue)]
+                for (i, name) in parameters.enumerated() {
+                    columns.append(Column(title: name, value: Simulate.show(line.row.values[i]), align: .right))
+                }
+                if cpusSwept { columns.append(Column(title: "isolated", value: line.row.isolated.description, align: .right)) }
+                return columns + [
+                    Column(title: "irq/cpu/s", value: String(format: "%.2f", line.r.interruptionsPerCPUPerSecond), align: .right),
+                    Column(title: "atomics/rt", value: String(format: "%.2f", line.r.atomicsPerRoundTrip), align: .right),
+                    Column(title: "entry ns/rt", value: String(format: "%.0f", line.r.entryOverheadNsPerRoundTrip), align: .right),
+                    Column(title: "lost us/cpu/s", value: String(format: "%.1f", line.r.lostNsPerCPUPerSecond / 1000), align: .right),
+                ]
+            }
+            print(t.string(for: lines) ?? "", terminator: "")
+        }
+        if let path = svg, let s = sweeps.first {
+            try write(Charts.sweep(parameter: s.parameter, values: s.values, results: table).data(using: .utf8)!, to: path, what: "svg")
+        }
+        return table.flatMap { $0 }
     }
 }

@@ -4,23 +4,6 @@ import Testing
 
 @testable import Simulator
 
-@Test func cpulistsParseLikeTheKernel() throws {
-    #expect(try CPUList(parsing: "8-63", cpuCount: 64).cpus == Array(8...63))
-    #expect(try CPUList(parsing: "0-7,16-23:4,40", cpuCount: 64).cpus == [0, 1, 2, 3, 4, 5, 6, 7, 16, 20, 40])
-    #expect(try CPUList(parsing: "3", cpuCount: 4).description == "3")
-    #expect(CPUList([1, 2, 3, 7]).description == "1-3,7")
-    for (bad, expected) in [("8-", "after '-'"), ("70", "below 64"), ("5-3", "not below its start"), ("", "a CPU number"),
-                            ("1,,2", "a CPU number"), ("a", "a CPU number"), ("0-3:0", "positive stride")] {
-        do {
-            _ = try CPUList(parsing: bad, cpuCount: 64)
-            Issue.record("'\(bad)' parsed")
-        } catch {
-            #expect(error.description.contains(expected), "\(bad): \(error)")
-            #expect(error.description.contains("'\(bad)'"))
-        }
-    }
-}
-
 /// What each policy does with each work kind for a target in each mode.
 @Test(arguments: Policy.allCases)
 func policyDecisions(_ policy: Policy) throws {
