@@ -33,12 +33,17 @@ struct Simulate: ParsableCommand {
     var svg: String?
     @Option(name: .long, help: "Write a Chrome trace-event JSON file (open in ui.perfetto.dev) of the trace window.")
     var trace: String?
-    @Option(name: .long, help: "Trace window in simulated ms, FROM-TO.")
-    var traceWindow: String = "0-50"
+    @Option(name: .long, help: "Trace window in simulated ms, FROM-TO (default 0-50; needs --trace).")
+    var traceWindow: String?
     @Option(name: .long, help: "Vary one parameter: PARAM=a,b,c (PARAM a config path such as workload.isolatedSyscallsPerSec).")
     var sweep: String?
 
+    func validate() throws {
+        if traceWindow != nil && trace == nil { throw ValidationError("--trace-window needs --trace") }
+    }
+
     func parseWindow() throws -> ClosedRange<Int64> {
+        let traceWindow = self.traceWindow ?? "0-50"
         let parts = traceWindow.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2, let a = Double(parts[0]), let b = Double(parts[1]), a.isFinite, b.isFinite,
               a >= 0, b > a, b <= 3_600_000 else {
@@ -91,6 +96,7 @@ struct Simulate: ParsableCommand {
         }
         let policies = policy.isEmpty ? Policy.allCases : policy
         let window = try parseWindow()
+        if trace != nil { do { try TraceWindow.check(window, text: traceWindow ?? "0-50", config: mc) } catch { throw ValidationError("\(error)") } }
         if sweep != nil && trace != nil { throw ValidationError("--trace cannot be combined with --sweep: trace one value at a time") }
         if let sw = sweep {
             let (param, values) = try parseSweep(sw)
@@ -118,36 +124,43 @@ struct Simulate: ParsableCommand {
                     [Column(title: "policy", value: row.r.policy.rawValue),
                      Column(title: param, value: String(format: "%g", row.value), align: .right),
                      Column(title: "irq/cpu/s", value: String(format: "%.2f", row.r.interruptionsPerCPUPerSecond), align: .right),
-                     Column(title: "atomics/rt", value: String(format: "%.2f", row.r.atomicsPerRoundTrip), align: .right),
-                     Column(title: "entry ns/rt", value: String(format: "%.0f", row.r.entryOverheadNsPerRoundTrip), align: .right),
+                     Column(title: "atomics/rt", value: SimulationTable.perRoundTrip(row.r.atomicsPerRoundTrip, "%.2f"), align: .right),
+                     Column(title: "entry ns/rt", value: SimulationTable.perRoundTrip(row.r.entryOverheadNsPerRoundTrip, "%.0f"), align: .right),
                      Column(title: "lost us/cpu/s", value: String(format: "%.1f", row.r.lostNsPerCPUPerSecond / 1000), align: .right)]
                 }
                 print(t.string(for: rows) ?? "", terminator: "")
             }
             if let path = svg {
-                try write(Charts.sweep(parameter: param, values: values, results: table).data(using: .utf8)!, to: path, what: "svg")
+                let title = "\(mc.cpus) CPUs, isolated \(mc.isolated), \(mc.seconds) s, seed \(mc.seed)"
+                try write(Charts.sweep(parameter: param, values: values, results: table, title: title).data(using: .utf8)!, to: path, what: "svg")
             }
             return
         }
         var results: [PolicyResult] = []
-        var traces: [(policy: Policy, events: [TraceEvent])] = []
+        // The trace is streamed to the file as the runs go, under one budget for the file.
+        var writer: ChromeTraceWriter?
+        if let path = trace {
+            let iso = Set((try? CPUList(parsing: mc.isolated, cpuCount: mc.cpus).cpus) ?? [])
+            do { writer = try ChromeTraceWriter(path: path, isolated: iso, eventsMax: mc.traceEventsMax) } catch { throw ValidationError("--trace \(error)") }
+        }
         for p in policies {
             let sim: Simulation
             do { sim = try Simulation(config: mc, policy: p) } catch { throw ValidationError("\(error)") }
-            if trace != nil { sim.traceWindowNs = window }
+            if let w = writer {
+                sim.traceWindowNs = window
+                sim.traceSink = w
+                w.beginProcess(p)
+            }
             sim.progress = { simulatedNs in
                 FileHandle.standardError.write(String(format: "  %@: %.3f of %.3f simulated s\n", p.rawValue, Double(simulatedNs) / 1e9, mc.seconds).data(using: .utf8)!)
             }
             results.append(sim.run())
-            traces.append((p, sim.traceEvents))
-            if sim.traceTruncated {
-                FileHandle.standardError.write("\(p.rawValue): the trace stopped at traceEventsMax = \(mc.traceEventsMax) events; narrow --trace-window\n".data(using: .utf8)!)
+            if let w = writer, sim.traceTruncated {
+                FileHandle.standardError.write(String(format: "%@: the trace reached its budget of %d events for the whole file (traceEventsMax) at %.3f simulated ms; the rest of this policy and the policies after it are not in it; narrow --trace-window\n",
+                                                      p.rawValue, w.eventsMax, (w.stoppedAtUs ?? 0) / 1000).data(using: .utf8)!)
             }
         }
-        if let path = trace {
-            let iso = Set((try? CPUList(parsing: mc.isolated, cpuCount: mc.cpus).cpus) ?? [])
-            try write(ChromeTrace.render(traces, isolated: iso, cpus: mc.cpus), to: path, what: "trace")
-        }
+        if let w = writer { do { try w.finish() } catch { throw ValidationError("--trace \(error)") } }
         if let path = svg {
             let title = "\(mc.cpus) CPUs, isolated \(mc.isolated), \(mc.seconds) s, seed \(mc.seed)"
             try write(Charts.comparison(results, title: title).data(using: .utf8)!, to: path, what: "svg")
