@@ -84,6 +84,36 @@ public struct PolicyResult: Codable, Sendable {
     public var violationEvents: [String]?
 }
 
+extension PolicyResult {
+    /// As synthesized, except that the per-round-trip figures are written as `null`
+    /// when there was no round trip (rather than left out), so that a reader sees
+    /// "no figure" rather than a missing field.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(policy, forKey: .policy)
+        try c.encode(isolatedCPUs, forKey: .isolatedCPUs)
+        try c.encode(seconds, forKey: .seconds)
+        try c.encode(interruptions, forKey: .interruptions)
+        try c.encode(interruptionsByCause, forKey: .interruptionsByCause)
+        try c.encode(interruptionsPerCPUPerSecond, forKey: .interruptionsPerCPUPerSecond)
+        try c.encode(idleInterruptions, forKey: .idleInterruptions)
+        try c.encode(lostNsPerCPUPerSecond, forKey: .lostNsPerCPUPerSecond)
+        try c.encode(interruptionCost, forKey: .interruptionCost)
+        try c.encode(deliveries, forKey: .deliveries)
+        try c.encode(requests, forKey: .requests)
+        try c.encode(roundTrips, forKey: .roundTrips)
+        try c.encode(atomicsPerRoundTrip, forKey: .atomicsPerRoundTrip)
+        try c.encode(entryOverheadNsPerRoundTrip, forKey: .entryOverheadNsPerRoundTrip)
+        try c.encode(requesterLatency, forKey: .requesterLatency)
+        try c.encode(gracePeriodNormal, forKey: .gracePeriodNormal)
+        try c.encode(gracePeriodExpedited, forKey: .gracePeriodExpedited)
+        try c.encode(events, forKey: .events)
+        try c.encodeIfPresent(incomplete, forKey: .incomplete)
+        try c.encodeIfPresent(violation, forKey: .violation)
+        try c.encodeIfPresent(violationEvents, forKey: .violationEvents)
+    }
+}
+
 /// A discrete-event simulation of one machine under one policy.
 ///
 /// Each isolated CPU does one thing at a time: an interrupt handler, the work of an
@@ -125,6 +155,10 @@ public final class Simulation {
     /// on_each_cpu-style calls waiting for their interrupted targets, by id.
     var calls: [Int: Call] = [:]
     var callCount = 0
+    /// text_mutex: one text-patch batch at a time; batches that come meanwhile wait
+    /// (a count: they are all alike).
+    var textPatchInProgress = false
+    var textPatchesWaiting = 0
 
     /// An interrupt on its way to, or queued at, an isolated CPU.
     struct PendingInterrupt {
@@ -422,9 +456,9 @@ public final class Simulation {
             case .source(let s):
                 fire(s)
                 schedule(now + rng.exponentialNs(perSecond: s.rate(config.workload)), .source(s))
-            case .textPatchRound(let r, let left):
+            case .textPatchRound(let r, let roundsLeft):
                 broadcast(.syncCore, to: Array(0..<config.cpus), cause: Source.textPatch.key, from: r,
-                          then: .nextTextPatchRound(roundsLeft: left))
+                          then: .nextTextPatchRound(roundsLeft: roundsLeft))
             case .syscall(let c):
                 syscall(c)
             case .syscallExit(let c):
@@ -562,9 +596,17 @@ public final class Simulation {
             _ = sink.emit(TraceEvent(name: name, ph: "e", ts: Double(done) / 1000, pid: 0, tid: call.requester,
                                      cat: "on_each_cpu", id: "\(call.id)"))
         }
-        if case .nextTextPatchRound(let left) = call.then, left > 0 {
-            // The next round starts when this one has completed on every target.
-            schedule(max(done, now), .textPatchRound(requester: call.requester, roundsLeft: left - 1))
+        if case .nextTextPatchRound(let left) = call.then {
+            if left > 0 {
+                // The next round starts when this one has completed on every target.
+                schedule(max(done, now), .textPatchRound(requester: call.requester, roundsLeft: left - 1))
+            } else if textPatchesWaiting > 0 {
+                // The batch is over: the next one takes text_mutex.
+                textPatchesWaiting -= 1
+                schedule(max(done, now), .textPatchRound(requester: housekeeping[rng.below(housekeeping.count)], roundsLeft: 2))
+            } else {
+                textPatchInProgress = false
+            }
         }
     }
 
@@ -575,7 +617,10 @@ public final class Simulation {
         case .kernelTLBFlush:
             broadcast(.kernelTLBFlush, to: all, cause: s.key)
         case .textPatch:
-            // Round 1 of 3; the others follow it (see Then.nextTextPatchRound).
+            // Round 1 of 3; the others follow it (see Then.nextTextPatchRound). Under
+            // text_mutex: a batch waits for the one in progress.
+            if textPatchInProgress { textPatchesWaiting += 1; return }
+            textPatchInProgress = true
             broadcast(.syncCore, to: all, cause: s.key, then: .nextTextPatchRound(roundsLeft: 2))
         case .rcuExpedited:
             broadcast(.rcuExpedited, to: all, cause: s.key, then: .expeditedGracePeriod)
@@ -786,8 +831,8 @@ public final class Simulation {
         // Atomics of the entry and exit only, not of the handler's own work.
         let before = platform.atomics[t]
         let frame = f.irqEnter()
-        if p.kind == .cacheDrain { f.runQueuedCallbacks(of: t) }
         let entryAtomics = platform.atomics[t] - before
+        if p.kind == .cacheDrain { f.runQueuedCallbacks(of: t) }
         let work = entryWorkNs(t)
         traceMode(t)
         let duration: Double
