@@ -184,8 +184,11 @@ public final class ChromeTraceWriter {
     }
 
     func stop(at event: TraceEvent) -> Bool {
-        stoppedIn = policy
-        stoppedAtUs = event.ts
+        // The first event dropped says where: later ones do not move it.
+        if stoppedAtUs == nil {
+            stoppedIn = policy
+            stoppedAtUs = event.ts
+        }
         return false
     }
 
