@@ -313,8 +313,9 @@ public enum Charts {
         let causes = Set(results.flatMap { $0.interruptionsByCause.keys }).sorted()
         let rowH = 26.0, left = 150.0, panelW = 300.0, gap = 110.0, top = 78.0
         let plotBottom = top + rowH * Double(results.count)
-        let height = plotBottom + 175
-        let width = left + panelW * 3 + gap * 2 + 40
+        let height = plotBottom + 140
+        // Room on the right for the last panel's labels ("727 (2.00 atomics, model input)").
+        let width = left + panelW * 3 + gap * 2 + 210
         let irqTicks = ticks(upTo: results.map { $0.interruptionsPerCPUPerSecond }.max() ?? 1)
         let lostTicks = ticks(upTo: results.map { $0.lostNsPerCPUPerSecond / 1000 }.max() ?? 1)
         let entryTicks = ticks(upTo: results.compactMap { $0.entryOverheadNsPerRoundTrip }.max() ?? 1)
@@ -394,7 +395,7 @@ public enum Charts {
         let policies = results.first?.map(\.policy) ?? []
         let panelW = 300.0, panelH = 220.0, left = 70.0, top = 80.0, gap = 80.0
         let legendX = left + (panelW + gap) * 3 - 20
-        let width = legendX + 260, height = top + panelH + 120
+        let width = legendX + 300, height = top + panelH + 100
         func panel(_ x0: Double, _ label: String, _ metric: (PolicyResult) -> Double?) -> String {
             let ys = results.flatMap { $0.compactMap(metric) }
             let yTicks = ticks(upTo: ys.max() ?? 1, count: 4)
@@ -451,7 +452,7 @@ public enum Charts {
             svg += "<line x1=\"\(legendX)\" y1=\"\(y)\" x2=\"\(legendX + 20)\" y2=\"\(y)\" stroke=\"\(policyColour(p))\" stroke-width=\"3\"/><text x=\"\(legendX + 26)\" y=\"\(y + 4)\">\(esc(p.rawValue)) (\(a))</text>\n"
         }
         var ly = top + panelH + 60
-        for line in entryCaption + ["Atomics per round trip do not depend on the swept parameter much: context tracking's are a model input, cpu_flags' are counted from the core (legend)."] {
+        for line in entryCaption + ["Atomics per round trip are in the legend (their range over the sweep): context tracking's are a model input, cpu_flags' are counted from the core."] {
             svg += "<text class=\"caption\" x=\"10\" y=\"\(ly)\">\(esc(line))</text>\n"
             ly += 15
         }
