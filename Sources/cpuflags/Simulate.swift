@@ -136,8 +136,12 @@ struct Simulate: ParsableCommand {
         for p in policy where !policies.contains(p) { policies.append(p) }
         if policies.isEmpty { policies = Policy.allCases }
 
-        if traceWindow != nil && trace == nil { throw ValidationError("--trace-window is used only with --trace: give --trace FILE too") }
+        if traceWindow != nil && trace == nil { throw ValidationError("--trace-window needs --trace: it is used only with --trace FILE") }
         let window = try trace.map { _ in try parseWindow(traceWindow ?? "0-50") }
+        if let w = window {
+            // A window that starts at or after the run's end would give an empty trace.
+            do { try TraceWindow.check(w, text: traceWindow ?? "0-50", config: mc) } catch { throw ValidationError("\(error)") }
+        }
 
         let sweeps = try sweep.map(parseSweep)
         var rows: [Row] = []
@@ -250,24 +254,34 @@ struct Simulate: ParsableCommand {
             let row = plan.rows[0]
             var mc = row.config
             var results1: [PolicyResult] = []
-            var traces: [(policy: Policy, events: [TraceEvent])] = []
+            // The trace is streamed to the file as the runs go, under one budget for the
+            // whole file (not per policy).
+            var writer: ChromeTraceWriter?
+            if let path = trace {
+                do { writer = try ChromeTraceWriter(path: path, isolated: Set(row.isolated.cpus), eventsMax: SimulatorLimits.traceEventsMax) } catch {
+                    throw RunError(message: "--trace \(error)", status: 74)
+                }
+            }
             for p in policies {
                 let sim: Simulation
                 do { sim = try Simulation(config: mc, policy: p) } catch { throw RunError(message: "\(error)", status: 64) }
-                if trace != nil { sim.traceWindowNs = plan.window }
+                if let w = writer {
+                    sim.traceWindowNs = plan.window
+                    sim.traceSink = w
+                    w.beginProcess(p)
+                }
                 sim.progress = { simulatedNs in
                     FileHandle.standardError.write(String(format: "  %@: %.3f of %.3f simulated s\n", p.rawValue, Double(simulatedNs) / 1e9, mc.seconds).data(using: .utf8)!)
                 }
                 results1.append(sim.run())
-                traces.append((p, sim.traceEvents))
-                if sim.traceTruncated {
-                    FileHandle.standardError.write("\(p.rawValue): the trace stopped at traceEventsMax = \(SimulatorLimits.traceEventsMax) events; narrow --trace-window\n".data(using: .utf8)!)
+                if let w = writer, sim.traceTruncated {
+                    FileHandle.standardError.write(String(format: "%@: the trace reached its budget of %d events for the whole file (traceEventsMax) at %.3f simulated ms; the rest of this policy and the policies after it are not in it; narrow --trace-window\n",
+                                                          p.rawValue, w.eventsMax, (w.stoppedAtUs ?? 0) / 1000).data(using: .utf8)!)
                 }
             }
             results = results1
-            if let path = trace {
-                let iso = Set(row.isolated.cpus)
-                try write(ChromeTrace.render(traces, isolated: iso, cpus: mc.cpus), to: path, what: "trace")
+            if let w = writer {
+                do { try w.finish() } catch { throw RunError(message: "--trace \(error)", status: 74) }
             }
             // Shown everywhere normalized: the CPUs simulated, not the text given.
             let isolatedShown = row.isolated.description
@@ -341,15 +355,18 @@ struct Simulate: ParsableCommand {
                 if cpusSwept { columns.append(Column(title: "isolated", value: line.row.isolated.description, align: .right)) }
                 return columns + [
                     Column(title: "irq/cpu/s", value: String(format: "%.2f", line.r.interruptionsPerCPUPerSecond), align: .right),
-                    Column(title: "atomics/rt", value: String(format: "%.2f", line.r.atomicsPerRoundTrip), align: .right),
-                    Column(title: "entry ns/rt", value: String(format: "%.0f", line.r.entryOverheadNsPerRoundTrip), align: .right),
+                    Column(title: "atomics/rt", value: SimulationTable.perRoundTrip(line.r.atomicsPerRoundTrip, "%.2f"), align: .right),
+                    Column(title: "entry ns/rt", value: SimulationTable.perRoundTrip(line.r.entryOverheadNsPerRoundTrip, "%.0f"), align: .right),
                     Column(title: "lost us/cpu/s", value: String(format: "%.1f", line.r.lostNsPerCPUPerSecond / 1000), align: .right),
                 ]
             }
             print(t.string(for: lines) ?? "", terminator: "")
         }
         if let path = svg, let s = sweeps.first {
-            try write(Charts.sweep(parameter: s.parameter, values: s.values, results: table).data(using: .utf8)!, to: path, what: "svg")
+            let machine = cpusSwept ? "cpus swept" : "\(mc.cpus) CPUs, isolated \(rows[0].isolated)"
+            let secs = parameters.contains("seconds") ? "seconds swept" : "\(mc.seconds) s"
+            let title = "\(machine), \(secs), seed \(mc.seed)"
+            try write(Charts.sweep(parameter: s.parameter, values: s.values, results: table, title: title).data(using: .utf8)!, to: path, what: "svg")
         }
         return table.flatMap { $0 }
     }

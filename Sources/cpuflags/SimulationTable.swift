@@ -9,6 +9,9 @@ import TextTable
 enum SimulationTable {
     static func us(_ ns: UInt64) -> String { String(format: "%.1f", Double(ns) / 1000) }
 
+    /// A per-round-trip figure, or "-" when there was no round trip to average over.
+    static func perRoundTrip(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "-" }
+
     static func render(_ results: [PolicyResult]) -> String {
         func f(_ format: String, _ v: Double) -> String { String(format: format, v) }
         let main = TextTable<PolicyResult> { r in
@@ -22,8 +25,8 @@ enum SimulationTable {
                 Column(title: "p99", value: us(c.p99), align: .right),
                 Column(title: "p99.99", value: us(c.p9999), align: .right),
                 Column(title: "max", value: us(c.max), align: .right),
-                Column(title: "atomics/rt", value: f("%.2f", r.atomicsPerRoundTrip), align: .right),
-                Column(title: "entry ns/rt", value: f("%.0f", r.entryOverheadNsPerRoundTrip), align: .right),
+                Column(title: "atomics/rt", value: perRoundTrip(r.atomicsPerRoundTrip, "%.2f"), align: .right),
+                Column(title: "entry ns/rt", value: perRoundTrip(r.entryOverheadNsPerRoundTrip, "%.0f"), align: .right),
                 Column(title: "req p50 us", value: us(r.requesterLatency.p50), align: .right),
                 Column(title: "req p99", value: us(r.requesterLatency.p99), align: .right),
                 Column(title: "gp p50 ms", value: f("%.2f", Double(r.gracePeriodNormal.p50) / 1e6), align: .right),

@@ -133,7 +133,7 @@ private func json(_ r: CLI) throws -> [String: Any] {
     expectUsageError(try simulate(["--seed", "-1"]), ["--seed -1: expected a whole number from 0 to"])
     expectUsageError(try simulate(["--syscalls-per-sec", "-5"]), ["--syscalls-per-sec -5: expected a finite rate from 0"])
     expectUsageError(try simulate(["--sweep", "nope=1"]), ["unknown parameter 'nope'"])
-    expectUsageError(try simulate(["--trace-window", "0-10"]), ["--trace-window is used only with --trace"])
+    expectUsageError(try simulate(["--trace-window", "0-10"]), ["--trace-window needs --trace"])
 }
 
 /// Item 12: a policy given twice runs once; booleans sweep as 0 and 1.

@@ -71,15 +71,21 @@ func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineC
     var results: [Policy: PolicyResult] = [:]
     for p in Policy.allCases { results[p] = try Simulation(config: mc, policy: p).run() }
     let r = results[.linux]!
-    let flushes = r.requests["kernelTLBFlush"] ?? 0
-    let patches = r.requests["textPatch"] ?? 0
-    let shootdowns = r.requests["userTLBShootdown"] ?? 0
+    // Keys: the sources' kebab-case names, the same in requests and causes.
+    let flushes = r.requests["kernel-tlb-flush"] ?? 0
+    let patches = r.requests["text-patch"] ?? 0
+    let shootdowns = r.requests["user-tlb-shootdown"] ?? 0
     let wakeups = r.requests["wakeup"] ?? 0
     #expect(flushes > 20 && patches > 2 && shootdowns > 0 && wakeups > 0, "the workload did something")
     // Same seed, same requests under every policy.
     for p in Policy.allCases { #expect(results[p]!.requests == r.requests, "\(p)") }
     let iso = 4
     let targeted = shootdowns + wakeups  // one isolated CPU each, never deferrable
+    // Still exact with interrupts that take time on their target and text-patch rounds
+    // that follow one another: no request of this seed comes within a few µs of the
+    // run's end (a later round or a queued handler would fall past it), and no
+    // deferrable request finds an isolated CPU inside a handler (KERNEL: interrupted),
+    // which the cpuflags count (targeted only) confirms.
     #expect(results[.linux]!.interruptions == iso * (flushes + 3 * patches) + targeted)
     #expect(results[.ctDefer]!.interruptions == iso * flushes + targeted)
     #expect(results[.catchUp]!.interruptions == targeted)
@@ -113,15 +119,15 @@ func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineC
 @Test func defaultScenarioShape() throws {
     func run(_ p: Policy) throws -> PolicyResult { try Simulation(config: MachineConfig(), policy: p).run() }
     let linux = try run(.linux), ct = try run(.ctDefer), cf = try run(.cpuflags)
-    #expect((linux.interruptionsByCause["kernel TLB flush"] ?? 0) > 0)
-    #expect((linux.interruptionsByCause["sync_core"] ?? 0) > 0)
-    #expect((ct.interruptionsByCause["sync_core"] ?? 0) == 0)
-    #expect((ct.interruptionsByCause["kernel TLB flush"] ?? 0) > 0)
-    for cause in ["kernel TLB flush", "sync_core", "cache drain", "page-table free sync", "rcu expedited"] {
+    #expect((linux.interruptionsByCause["kernel-tlb-flush"] ?? 0) > 0)
+    #expect((linux.interruptionsByCause["text-patch"] ?? 0) > 0)
+    #expect((ct.interruptionsByCause["text-patch"] ?? 0) == 0)
+    #expect((ct.interruptionsByCause["kernel-tlb-flush"] ?? 0) > 0)
+    for cause in ["kernel-tlb-flush", "text-patch", "cache-drain", "page-table-free", "rcu-expedited"] {
         #expect((cf.interruptionsByCause[cause] ?? 0) == 0, "\(cause)")
     }
     for r in [linux, ct, cf] {
-        #expect((r.interruptionsByCause["user TLB shootdown"] ?? 0) + (r.interruptionsByCause["wakeup"] ?? 0) > 0)
+        #expect((r.interruptionsByCause["user-tlb-shootdown"] ?? 0) + (r.interruptionsByCause["wakeup"] ?? 0) > 0)
     }
 }
 
@@ -180,7 +186,14 @@ func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineC
     let cf = try Simulation(config: mc, policy: .cpuflags).run()
     #expect((linux.deliveries["deferred"] ?? 0) > 0, "wakeups by bit under linux too")
     #expect(linux.idleInterruptions > 0, "linux interrupts idle CPUs for flushes")
-    #expect(cf.idleInterruptions == 0, "cpu_flags defers to idle CPUs")
+    // cpu_flags defers every deferrable kind to idle CPUs: the only interrupts an idle
+    // CPU takes are the kinds no policy defers (a user-mm shootdown, a wakeup that found
+    // the CPU not polling, e.g. inside a handler). The exact count used to be 0 by luck
+    // of the seed; since handlers take time and rounds follow one another, the events
+    // (and so the random draws) come in another order and 2 of those land on idle CPUs.
+    let mustInterrupt: Set<String> = ["user-tlb-shootdown", "wakeup"]
+    #expect(Set(cf.interruptionsByCause.keys).isSubset(of: mustInterrupt), "cpu_flags defers to idle CPUs")
+    #expect(cf.idleInterruptions <= cf.interruptionsByCause.values.reduce(0, +))
     #expect(cf.violation == nil && linux.violation == nil)
 }
 
@@ -189,9 +202,9 @@ func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineC
 @Test func ctDeferCanDeferKernelFlushes() throws {
     let mc = smallMachine { $0.ctDeferKernelTLB = true }
     let r = try Simulation(config: mc, policy: .ctDefer).run()
-    let shootdowns = r.requests["userTLBShootdown"] ?? 0, wakeups = r.requests["wakeup"] ?? 0
+    let shootdowns = r.requests["user-tlb-shootdown"] ?? 0, wakeups = r.requests["wakeup"] ?? 0
     #expect(r.interruptions == shootdowns + wakeups)
-    #expect(r.entryOverheadNsPerRoundTrip >= mc.costs.kernelTLBFlushNs)
+    #expect((r.entryOverheadNsPerRoundTrip ?? 0) >= mc.costs.kernelTLBFlushNs)
 }
 
 /// Inputs that could overflow or run for hours are refused up front, naming the field.
