@@ -78,12 +78,16 @@ extension MachineConfig {
         let broadcastsPerSec = w.kernelTLBFlushPerSec + 3 * w.textPatchBatchesPerSec + w.rcuExpeditedPerSec
             + w.rcuNormalPerSec + w.cacheDrainsPerSec + w.pageTableFreeSyncsPerSec
         let targetedPerSec = w.userTLBShootdownPerSec + w.wakeupsPerSec
-        // The events Simulation schedules: each source firing; an `.interrupt` per isolated
-        // target of a broadcast (or force-quiescent scan) and per targeted request (or an
-        // `.idleExit` for a wakeup by bit); a `.syscall` and its `.syscallExit`; an
-        // `.idleEnter` and its `.idleExit`.
-        let eventsPerSec = firingsPerSec + broadcastsPerSec * Double(n) + targetedPerSec
-            + 2 * w.isolatedSyscallsPerSec * Double(n) + 2 * w.isolatedIdlePeriodsPerSec * Double(n)
+        // The events Simulation schedules, at most: each source firing, and the two later
+        // rounds of each text-patch batch (`.textPatchRound`); per isolated target of a
+        // broadcast (or force-quiescent scan) and per targeted request, an `.interrupt`
+        // and its `.runningEnds`, and up to two postponements it causes (a pending
+        // `.syscall` or `.syscallExit` moved behind it): 4; a `.syscall` and its
+        // `.syscallExit`: 2; an `.idleEnter`, its `.idleExit`, the `.runningEnds` of the
+        // deferred work it runs and one postponement: 4.
+        let eventsPerSec = firingsPerSec + 2 * w.textPatchBatchesPerSec
+            + 4 * (broadcastsPerSec * Double(n) + targetedPerSec)
+            + 2 * w.isolatedSyscallsPerSec * Double(n) + 4 * w.isolatedIdlePeriodsPerSec * Double(n)
         let deliveriesPerSec = broadcastsPerSec * Double(max(cpus - 1, 0)) + targetedPerSec
         return WorkEstimate(events: seconds * eventsPerSec, deliveries: seconds * deliveriesPerSec)
     }

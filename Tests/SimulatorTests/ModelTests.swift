@@ -192,7 +192,7 @@ func extremeValidCostsDoNotTrap(_ policy: Policy) throws {
     var mc = MachineConfig()
     mc.cpus = 16
     mc.isolated = "2-15"
-    mc.seconds = 1e-4
+    mc.seconds = 1e-3  // the shortest run the simulator accepts (SimulatorLimits.secondsMin)
     for k in [\CostModel.atomicNs, \.ipiSendNs, \.ipiLatencyNs, \.interruptEntryExitNs, \.kernelTLBFlushNs, \.syncCoreNs,
               \.cacheDrainNs, \.userTLBFlushNs, \.rescheduleNs, \.rcuExpHandlerNs, \.emptyHandlerNs, \.hardwareFlushNs,
               \.syscallKernelNs, \.contextTrackingAtomicsPerRoundTrip, \.rcuForceQuiescentNs, \.housekeepingQuiescentNs] {
