@@ -115,6 +115,13 @@ public enum Policy: String, CaseIterable, Codable, Hashable, Sendable {
         }
     }
 
+    /// Where this policy's atomics per user round trip come from: an input of the cost
+    /// model (context tracking's two fully ordered RMWs, not simulated), or counted from
+    /// the calls the protocol core makes.
+    public var atomicsSource: String {
+        usesContextTracking ? "model input (costs.contextTrackingAtomicsPerRoundTrip)" : "counted from the core's calls"
+    }
+
     public var summary: String {
         switch self {
         case .linux: return "every on_each_cpu target interrupted; RCU skips EQS CPUs"

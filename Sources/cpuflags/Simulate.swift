@@ -38,6 +38,8 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, help: "JSON file with any MachineConfig fields (cpus, isolated, seconds, seed, ctDeferKernelTLB, workload.*, costs.*).")
     var config: String?
     @Flag(name: .long, help: "Print JSON.") var json = false
+    @Flag(name: .long, help: "List the policies, what each does and where its atomics per round trip come from (with --json as data), and exit.")
+    var listPolicies = false
     @Option(name: .long, help: "Write an SVG chart comparing the policies (or plotting the sweep) to this file.")
     var svg: String?
     @Option(name: .long, help: "Write a Chrome trace-event JSON file (open in ui.perfetto.dev) of the trace window.")
@@ -203,7 +205,29 @@ struct Simulate: ParsableCommand {
     }
 
     mutating func validate() throws {
+        if listPolicies {
+            // A listing runs nothing: an option that would shape a run is a mistake.
+            let given = [("--cpus", cpus != nil), ("--isolated", isolated != nil), ("--seconds", seconds != nil),
+                         ("--seed", seed != nil), ("--syscalls-per-sec", syscallsPerSec != nil), ("--idle-per-sec", idlePerSec != nil),
+                         ("--policy", !policy.isEmpty), ("--config", config != nil), ("--svg", svg != nil),
+                         ("--trace", trace != nil), ("--trace-window", traceWindow != nil), ("--sweep", !sweep.isEmpty)]
+                .filter(\.1).map(\.0)
+            if !given.isEmpty { throw ValidationError("--list-policies runs nothing; drop \(given.joined(separator: ", "))") }
+            return
+        }
         _ = try makePlan()
+    }
+
+    func listThePolicies() throws {
+        if json {
+            struct Row: Encodable { var name: String; var summary: String; var atomicsPerRoundTrip: String }
+            try printJSON(Policy.allCases.map { Row(name: $0.rawValue, summary: $0.summary, atomicsPerRoundTrip: $0.atomicsSource) })
+            return
+        }
+        for p in Policy.allCases {
+            print("\(p.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0))\(p.summary)")
+            print("\(String(repeating: " ", count: 18))atomics per round trip: \(p.atomicsSource)")
+        }
     }
 
     static func show(_ d: Double) -> String { String(format: "%g", d) }
@@ -230,6 +254,13 @@ struct Simulate: ParsableCommand {
     }
 
     func run() throws {
+        if listPolicies {
+            do { try listThePolicies() } catch let e as RunError {
+                FileHandle.standardError.write("Error: \(e.message)\n".data(using: .utf8)!)
+                throw ExitCode(e.status)
+            }
+            return
+        }
         let plan: Plan
         do { plan = try makePlan() } catch { Simulate.exit(withError: error) }
         do {

@@ -177,3 +177,19 @@ private func json(_ r: CLI) throws -> [String: Any] {
     #expect(r.status == 0, "\(r.stderr)")
     #expect(r.stdout.contains("machine: 64 CPUs, isolated 8-63, 1.0 s simulated, seed 1"))
 }
+
+/// Every policy is described, with where its atomics per round trip come from.
+@Test func listPoliciesDescribesEveryPolicy() throws {
+    let r = try CLI.run(["simulate", "--list-policies"])
+    #expect(r.status == 0)
+    for p in ["linux", "ct-defer", "catch-up", "cpuflags", "cpuflags-lazy", "cpuflags-adaptive", "hw-broadcast"] {
+        #expect(r.stdout.contains("\n\(p) ") || r.stdout.hasPrefix("\(p) "), "\(p) missing")
+    }
+    #expect(r.stdout.contains("model input"))
+    #expect(r.stdout.contains("counted from the core's calls"))
+    let j = try CLI.run(["simulate", "--list-policies", "--json"])
+    let rows = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [[String: String]]
+    #expect(rows.count == 7)
+    let refused = try CLI.run(["simulate", "--list-policies", "--seconds", "2"])
+    #expect(refused.status == 64 && refused.stderr.contains("drop --seconds"))
+}
