@@ -140,7 +140,7 @@ func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineC
     defer { try? FileManager.default.removeItem(at: dir) }
     func load(_ json: String) -> String {
         let path = dir.appendingPathComponent("c.json").path
-        FileManager.default.createFile(atPath: path, contents: json.data(using: .utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: json.data(using: .utf8))
         do { _ = try MachineConfig.load(path: path); return "ok" } catch { return "\(error)" }
     }
     #expect(load(#"{"cpus": 128, "workload": {"wakeupsPerSec": 9}}"#) == "ok")
