@@ -247,11 +247,7 @@ struct Simulate: ParsableCommand {
         }
     }
 
-    func printJSON<T: Encodable>(_ value: T) throws {
-        do { print(try JSONText.render(value)) } catch {
-            throw RunError(message: "--json: \(error)", status: 70)  // EX_SOFTWARE
-        }
-    }
+    func printJSON<T: Encodable>(_ value: T) throws { try JSONOutput.print(value) }
 
     func run() throws {
         if listPolicies {
