@@ -65,6 +65,7 @@ public struct CPUFlags<P: Platform> {
     /// next task starts lazy again). A no-op under the other policies.
     @inlinable
     public func contextSwitch() throws(P.Interrupt) {
+        platform.reached(.contextSwitch)
         if config.exitPolicy == .adaptive { try setPromoted(false) }
     }
 
@@ -98,6 +99,7 @@ public struct CPUFlags<P: Platform> {
     /// may touch vmalloc space or patchable text.
     @inlinable @inline(__always)
     public func exitToUser(forceUser: Bool = false) throws(P.Interrupt) {
+        platform.reached(.exitToUser)
         let promoted = try isPromoted()
         let strict = forceUser || config.exitPolicy == .strict || promoted
         let next = CPUWord(mode: strict ? .user : .indeterminate, counter: try ownCounter())
@@ -126,6 +128,7 @@ public struct CPUFlags<P: Platform> {
     /// Returns the work that was owed.
     @discardableResult @inlinable @inline(__always)
     public func enterFromUser(context: KernelContext = .task) throws(P.Interrupt) -> Work {
+        platform.reached(.enterFromUser)
         if config.exitPolicy == .strict && !has(.entryLoadThenStore) {
             // Under the strict policy every exit to user writes USER, and IRQ and NMI
             // exits restore it, so the mode here is known: no need to read anything.
@@ -183,25 +186,7 @@ public struct CPUFlags<P: Platform> {
             old = CPUWord(raw: try platform.exchange(
                 CPUWord(mode: .kernel, counter: try ownCounter() &+ 1).raw, at: own, ordering: .sequentiallyConsistent))
         } else {
-            // Clearing the mode and polling bits by subtracting them (they are known
-            // to be set: only the owner writes them; no borrow leaves the status byte)
-            // and stepping the counter (its carry falls off bit 63), in one fetch-add:
-            // a single `lock xadd` on x86, wait-free, where a fetch-and whose result is
-            // used would be a `lock cmpxchg` loop. The counter steps here, on leaving
-            // the EQS, so that entering one needs no read of the word at all.
-            // Sequentially consistent (on x86 the same `lock xadd` as acq_rel):
-            // - acquire pairs with the release of the remote CAS that set a work bit, so
-            //   the requester's prior stores (new PTE, patched text, queued callback) are
-            //   visible to the work we are about to run;
-            // - seq_cst, not just acq_rel, orders this store before every later load of
-            //   kernel data (C11 acq_rel does not order a store before later loads):
-            //   RCU requirement (1b), pairing with the grace period's full fence, and
-            //   the countThenCheck pin handshake, pairing with the pinner's fence;
-            // - atomicity: a remote's CAS either lands before (we see its bit) or fails
-            //   against KERNEL (it interrupts us instead). Nothing is lost in between.
-            let statusBits = w.raw & CPUWord.statusByteMask
-            old = CPUWord(raw: try platform.fetchAdd(
-                CPUWord.counterUnit &- statusBits, at: own, ordering: .sequentiallyConsistent))
+            old = try leaveEQS(w)
         }
         assert(old.mode == w.mode, "word mode changed under its owner: \(w.mode) -> \(old)")
         assert(old.polling == w.polling, "polling bit changed under its owner")
@@ -234,6 +219,32 @@ public struct CPUFlags<P: Platform> {
             try platform.kernelCodeBegins(cpu: cpu, context: context)
         }
         return owed
+    }
+
+    /// The one read-modify-write that takes this CPU's word from USER or IDLE to
+    /// KERNEL, shared by every entry (task, IRQ: `enterKernel`; NMI: `nmiEnter`).
+    /// `w` carries the mode and polling bits the word has now. Returns the old word.
+    @inlinable @inline(__always)
+    func leaveEQS(_ w: CPUWord) throws(P.Interrupt) -> CPUWord {
+        // Clearing the mode and polling bits by subtracting them (they are known
+        // to be set: only the owner writes them; no borrow leaves the status byte)
+        // and stepping the counter (its carry falls off bit 63), in one fetch-add:
+        // a single `lock xadd` on x86, wait-free, where a fetch-and whose result is
+        // used would be a `lock cmpxchg` loop. The counter steps here, on leaving
+        // the EQS, so that entering one needs no read of the word at all.
+        // Sequentially consistent (on x86 the same `lock xadd` as acq_rel):
+        // - acquire pairs with the release of the remote CAS that set a work bit, so
+        //   the requester's prior stores (new PTE, patched text, queued callback) are
+        //   visible to the work we are about to run;
+        // - seq_cst, not just acq_rel, orders this store before every later load of
+        //   kernel data (C11 acq_rel does not order a store before later loads):
+        //   RCU requirement (1b), pairing with the grace period's full fence, and
+        //   the countThenCheck pin handshake, pairing with the pinner's fence;
+        // - atomicity: a remote's CAS either lands before (we see its bit) or fails
+        //   against KERNEL (it interrupts us instead). Nothing is lost in between.
+        let statusBits = w.raw & CPUWord.statusByteMask
+        return CPUWord(raw: try platform.fetchAdd(
+            CPUWord.counterUnit &- statusBits, at: own, ordering: .sequentiallyConsistent))
     }
 
     @inlinable
@@ -269,6 +280,7 @@ public struct CPUFlags<P: Platform> {
     /// word so that the idle loop still sees it (like need_resched surviving the IRQ).
     @inlinable
     func enterIdle(polling: Bool, wakePending: Bool) throws(P.Interrupt) {
+        platform.reached(.enterIdle)
         let next = CPUWord(mode: .idle, counter: try ownCounter(), polling: polling,
                            work: wakePending ? .wake : [])
         try checkOwnedByUs(next.counter, "enterIdle")
@@ -283,6 +295,7 @@ public struct CPUFlags<P: Platform> {
     /// `needResched` (set locally, by a reschedule IPI taken before idling).
     @inlinable
     public func pollIdle(orWhen needResched: () -> Bool = { false }) throws(P.Interrupt) {
+        platform.reached(.pollIdle)
         // Acquire: pairs with the waker's release CAS.
         _ = try platform.waitUntil(own, ordering: .acquiring) {
             CPUWord(raw: $0).work.contains(.wake) || needResched()
@@ -293,6 +306,7 @@ public struct CPUFlags<P: Platform> {
     /// owed work (WAKE among it when woken by a bit).
     @discardableResult @inlinable
     public func exitIdle(context: KernelContext = .task) throws(P.Interrupt) -> Work {
+        platform.reached(.exitIdle)
         let w = try ownWord()
         assert(w.mode == .idle, "exitIdle from \(w.mode)")
         return try enterKernel(from: w, context: context)
@@ -317,6 +331,7 @@ public struct CPUFlags<P: Platform> {
     /// entry (owed work runs first); from KERNEL it nests and changes nothing.
     @inlinable
     public func irqEnter() throws(P.Interrupt) -> IRQFrame {
+        platform.reached(.irqEnter)
         let w = try ownWord()
         var frame = IRQFrame(interrupted: w.mode, polling: w.polling)
         switch w.mode {
@@ -332,6 +347,7 @@ public struct CPUFlags<P: Platform> {
     /// exit to USER, so at most one needless IPI per long user stretch.
     @inlinable
     public func irqExit(_ frame: IRQFrame, wasIPI: Bool) throws(P.Interrupt) {
+        platform.reached(.irqExit)
         switch frame.interrupted {
         case .kernel: return
         case .user: try exitToUser(forceUser: true)
@@ -371,6 +387,7 @@ public struct CPUFlags<P: Platform> {
     /// for pinners: it must not touch what pinners touch.
     @inlinable
     public func nmiEnter() throws(P.Interrupt) -> NMIFrame {
+        platform.reached(.nmiEnter)
         // Relaxed load of the shared word, not the private copy: the NMI needs the work
         // bits too (an entry it interrupted may not have run them yet). The status
         // part is stable: only this CPU writes it, and the code under the NMI is
@@ -379,12 +396,10 @@ public struct CPUFlags<P: Platform> {
         var replaced: UInt64? = nil
         var owed = w.work
         if w.mode.defersWork {
-            // Sequentially consistent fetch-add, as in enterKernel: mode KERNEL,
-            // counter + 1 (RCU (1b) for readers in the NMI handler). It must be an RMW,
-            // not a store: work may have been added since the load.
-            let statusBits = w.raw & CPUWord.statusByteMask
-            let old = CPUWord(raw: try platform.fetchAdd(
-                CPUWord.counterUnit &- statusBits, at: own, ordering: .sequentiallyConsistent))
+            // The entry's RMW (leaveEQS): mode KERNEL, counter + 1, RCU (1b) for
+            // readers in the NMI handler. It must be an RMW, not a store: work may
+            // have been added since the load.
+            let old = try leaveEQS(w)
             replaced = old.raw
             owed = old.work
             // The private counter follows (see enterKernel).
@@ -402,6 +417,7 @@ public struct CPUFlags<P: Platform> {
     /// work bits stay as they are: the next entry runs them.
     @inlinable
     public func nmiExit(_ frame: NMIFrame) throws(P.Interrupt) {
+        platform.reached(.nmiExit)
         guard let replaced = frame.replaced else { return }
         let old = CPUWord(raw: replaced)
         try platform.check(own, { CPUWord(raw: $0).mode == .kernel },
@@ -440,7 +456,8 @@ public struct CPUFlags<P: Platform> {
     /// being deferrable, or answered `.interrupt`.
     @inlinable
     public func request(_ bit: Work, of target: Int) throws(P.Interrupt) -> Outcome {
-        try setBit(bit, of: target) { w in
+        platform.reached(.request)
+        return try setBit(bit, of: target) { w in
             w.mode.defersWork || (has(.indeterminateDeferrable) && w.mode == .indeterminate)
         }
     }
@@ -448,80 +465,197 @@ public struct CPUFlags<P: Platform> {
     /// Wake `target` from polling idle by a bit instead of an IPI.
     @inlinable
     public func wake(_ target: Int) throws(P.Interrupt) -> Outcome {
-        try setBit(.wake, of: target) { w in w.mode == .idle && w.polling }
+        platform.reached(.wake)
+        return try setBit(.wake, of: target) { w in w.mode == .idle && w.polling }
     }
 
     @inlinable
     func setBit(_ bit: Work, of target: Int, when deferrable: (CPUWord) -> Bool) throws(P.Interrupt) -> Outcome {
+        let (added, w) = try casAdding(bit, to: target, while: deferrable, what: "request", plainStoreMutant: has(.remotePlainStore))
+        return added ? .deferred : .interrupt(observed: w.raw)
+    }
+
+    /// The remote compare-and-swap loop, shared by requests, wakes and pins: add `bits`
+    /// to `target`'s word as long as `allowed` holds for the word seen. Returns whether
+    /// they were added, and the word that decided (the one the successful CAS replaced,
+    /// or the one `allowed` refused).
+    @inlinable
+    func casAdding(
+        _ bits: Work, to target: Int, while allowed: (CPUWord) -> Bool, what: String, plainStoreMutant: Bool = false
+    ) throws(P.Interrupt) -> (added: Bool, observed: CPUWord) {
         let at = Location(.word, target)
         // Relaxed: only a guess for the CAS below, which decides.
         var w = CPUWord(raw: try platform.load(at, ordering: .relaxed))
         for _ in 0..<config.casRetriesMax {
-            guard deferrable(w) else { return .interrupt(observed: w.raw) }
-            if has(.remotePlainStore) {
+            guard allowed(w) else { return (false, w) }
+            if plainStoreMutant {
                 // MUTANT: the owner's entry RMW between our load and this store is lost,
                 // and its mode is overwritten with the stale one.
-                try platform.store(w.adding(bit).raw, at: at, ordering: .releasing)
-                return .deferred
+                try platform.store(w.adding(bits).raw, at: at, ordering: .releasing)
+                return (true, w)
             }
+            // The CAS succeeds only while `allowed` holds for the word as it is, so the
+            // target's next entry RMW comes after it and returns these bits; a target
+            // that left the mode in between makes it fail, and we decide again.
             // Release: our prior stores (the new PTE, the patched text, the queued
-            // callback) are visible to the target once its entry RMW (acquire) returns
-            // this bit. We CAS even when the bit is already set: the locked RMW is what
-            // publishes our own prior stores (under TSO they may still sit in our store
-            // buffer), so an already-pending bit is not a reason to skip it.
-            // Release is all the protocol needs (reusing the value a failed CAS
-            // returns needs no acquire); acq_rel costs nothing more on x86 and keeps
-            // the pairing simple to state.
+            // callback, a pinner's count increment) are visible to the target once its
+            // entry RMW (acquire) returns the bits. We CAS even when the bits are already
+            // set: the locked RMW is what publishes our own prior stores (under TSO they
+            // may still sit in our store buffer), so an already-pending bit is not a
+            // reason to skip it.
+            // Acquire: a pinner's on-behalf work must see the per-CPU state the target
+            // left, which the target published with the release of its exit/idle
+            // store. (A request needs only the release; acq_rel costs nothing more on
+            // x86 and keeps the pairings simple to state.)
             let r = try platform.compareExchange(
-                expected: w.raw, desired: w.adding(bit).raw, at: at, ordering: .acquiringAndReleasing)
-            if r.exchanged { return .deferred }
+                expected: w.raw, desired: w.adding(bits).raw, at: at, ordering: .acquiringAndReleasing)
+            if r.exchanged { return (true, w) }
             w = CPUWord(raw: r.original)
         }
         try platform.limitExceeded(
-            "request to CPU \(target) retried its CAS \(config.casRetriesMax) times; raise casRetriesMax")
+            "\(what) of CPU \(target) retried its CAS \(config.casRetriesMax) times; raise casRetriesMax")
     }
 
-    /// `request` over many targets (the caller skipped); returns the targets that need
-    /// an interrupt, to be sent at once (one IPI broadcast instead of one per target).
-    @inlinable
-    public func request(_ bit: Work, of targets: [Int]) throws(P.Interrupt) -> [Int] {
-        try request(bit, of: targets, each: { _, _ in })
+    // MARK: - Routing: one route for every piece of work
+
+    /// How the requester delivers what `submit` decided.
+    public enum Delivery: Hashable, Sendable {
+        /// Send the interrupts at once, then wait until they are handled
+        /// (on_each_cpu with wait = 1).
+        case sendAndWait
+        /// Send the interrupts and return (an expedited grace period waits for
+        /// quiescent states instead).
+        case send
+        /// Decide only: the caller waits in its own way (a normal grace period).
+        case decideOnly
     }
 
-    /// The same, calling `each(target, outcome)` right after each target's CAS, before
-    /// the next one (a model records what each outcome promised at that point).
+    /// Decide, for one target, which way `kind` goes to it: by the kind's class and
+    /// the target's word. This is the one place that decides; every harness calls it
+    /// (through `submit`).
+    ///
+    /// - deferrable: a work bit by CAS while the target is USER or IDLE, else interrupt;
+    /// - on behalf: pin the target and run its queued callback here, else interrupt;
+    /// - wakes by bit: WAKE for a polling idle target, else interrupt;
+    /// - RCU-idle skips: skip a target in an extended quiescent state, else interrupt;
+    /// - must interrupt: interrupt (nothing read).
+    ///
+    /// Kinds that carry a callback queue it for the target first (`callback` is its id).
     @inlinable
-    public func request(
-        _ bit: Work, of targets: [Int], each: (Int, Outcome) throws(P.Interrupt) -> Void
-    ) throws(P.Interrupt) -> [Int] {
+    public func route(_ kind: WorkKind, to target: Int, callback id: Int = 0) throws(P.Interrupt) -> Route {
+        platform.reached(.route)
+        precondition(target != cpu, "CPU \(cpu) routing \(kind.rawValue) to itself")
+        if kind.queuesCallback { try enqueueCallback(id, for: target) }
+        switch kind.workClass {
+        case .deferrable:
+            switch try request(kind.bit!, of: target) {
+            case .deferred: return .deferred
+            case .interrupt(let w): return .interrupt(observed: w)
+            }
+        case .onBehalf:
+            let (pinned, observed) = try runOnBehalfObserving(of: target)
+            return pinned ? .onBehalf : .interrupt(observed: observed.raw)
+        case .wakesByBit:
+            switch try wake(target) {
+            case .deferred: return .wokenByBit
+            case .interrupt(let w): return .interrupt(observed: w)
+            }
+        case .rcuIdleSkips:
+            let w = try rcuSample(target)
+            return inExtendedQuiescentState(w) ? .skipped : .interrupt(observed: w.raw)
+        case .mustInterrupt:
+            return .interrupt(observed: nil)
+        }
+    }
+
+    /// Submit `kind` to `targets` (this CPU is skipped): route each target in turn,
+    /// report each decision to the platform right after it, then interrupt the ones
+    /// that need it all at once (one broadcast, not one IPI per target) and, with
+    /// `.sendAndWait`, wait for their handlers. Returns every target's route, in order.
+    ///
+    /// For RCU (`rcuIdleSkips`) a full fence comes first: the caller's unpublishing
+    /// stores are visible before any word is sampled, so a CPU that leaves its EQS
+    /// after our sample (its entry RMW is seq_cst) reads the new pointer: requirement
+    /// (1b). Pairs with the entry's RMW.
+    @inlinable @discardableResult
+    public func submit(
+        _ kind: WorkKind, to targets: [Int], callback id: Int = 0, delivery: Delivery = .sendAndWait
+    ) throws(P.Interrupt) -> [(target: Int, route: Route)] {
+        platform.reached(.submit)
+        if kind.workClass == .rcuIdleSkips && !has(.gracePeriodNoFence) { try platform.fullFence() }
+        var routes: [(target: Int, route: Route)] = []
         var interrupt: [Int] = []
         for t in targets where t != cpu {
-            let outcome = try request(bit, of: t)
-            try each(t, outcome)
-            if case .interrupt = outcome { interrupt.append(t) }
+            let r = try route(kind, to: t, callback: id)
+            try platform.routed(kind, to: t, by: cpu, r)
+            routes.append((t, r))
+            if case .interrupt = r { interrupt.append(t) }
         }
-        return interrupt
+        if !interrupt.isEmpty && delivery != .decideOnly {
+            try platform.sendInterrupts(interrupt, kind: kind, from: cpu)
+            if delivery == .sendAndWait { try platform.waitForInterrupts(from: cpu) }
+        }
+        return routes
+    }
+
+    // MARK: - An arriving interrupt
+
+    /// Take an interrupt that brought `kinds` (an IPI with its CSDs, or a timer with
+    /// none): the IRQ entry (from user or idle, a kernel entry that runs the owed work
+    /// first), each kind's handler, the IRQ exit. `wasIPI` drives the adaptive policy.
+    @inlinable
+    public func handleInterrupt(_ kinds: [WorkKind], wasIPI: Bool = true) throws(P.Interrupt) {
+        platform.reached(.handleInterrupt)
+        let frame = try irqEnter()
+        for (i, kind) in kinds.enumerated() {
+            try runHandler(kind)
+            try platform.interruptWork(kind, index: i, on: cpu)
+        }
+        try irqExit(frame, wasIPI: wasIPI)
+    }
+
+    /// What `kind` does when it arrives by interrupt, as far as the protocol is
+    /// concerned; the CPU-local rest is `Platform.interruptWork`. Between `irqEnter` and
+    /// `irqExit` (`handleInterrupt` does all three; a harness that spreads them over
+    /// simulated time calls them one by one).
+    @inlinable
+    public func runHandler(_ kind: WorkKind) throws(P.Interrupt) {
+        platform.reached(.runHandler)
+        switch kind {
+        case .kernelTLBFlush: try platform.switchAddressSpace(cpu: cpu, toKernel: true, flushTLB: true)
+        case .syncCore: try platform.serialize(cpu: cpu)
+        case .queuedCallback, .cacheDrain: try runQueuedCallbacks(of: cpu)
+        // ipi_mb: the handler is a full barrier.
+        case .membarrier: try platform.fullFence()
+        // Nothing at the protocol level: need_resched, rcu_exp_handler's report and the
+        // user-mm flush are CPU-local; tlb_remove_table_smp_sync is the interrupt itself.
+        case .userTLBFlush, .reschedule, .tlbRemoveTableSync, .rcuExpedited: break
+        }
     }
 
     /// Put callback `id` (0..<64) on `target`'s queue without asking for it to run.
     @inlinable
     public func enqueueCallback(_ id: Int, for target: Int) throws(P.Interrupt) {
+        platform.reached(.enqueueCallback)
         precondition(id >= 0 && id < 64, "callback id \(id) outside 0..<64")
         // Release: the callback's data is visible to whoever takes it (pairs with the
         // acquire exchange in runQueuedCallbacks).
         _ = try platform.fetchOr(1 << UInt64(id), at: Location(.callbacks, target), ordering: .releasing)
+        try platform.callbackQueued(id, for: target)
     }
 
-    /// Queue callback `id` for `target` and defer it with the CALLBACKS bit.
-    @inlinable
-    public func queueCallback(_ id: Int, for target: Int) throws(P.Interrupt) -> Outcome {
-        try enqueueCallback(id, for: target)
-        return try request(.callbacks, of: target)
+    /// Queue callback `id` for `target` and have it run there before any kernel code:
+    /// deferred with the CALLBACKS bit, or by interrupt (sent, and waited for).
+    @inlinable @discardableResult
+    public func queueCallback(_ id: Int, for target: Int) throws(P.Interrupt) -> Route {
+        platform.reached(.queueCallback)
+        return try submit(.queuedCallback, to: [target], callback: id)[0].route
     }
 
     /// Take every queued callback of `target` and run them here (on `cpu`).
     @inlinable
     public func runQueuedCallbacks(of target: Int) throws(P.Interrupt) {
+        platform.reached(.runQueuedCallbacks)
         // Acquire: pairs with the queuer's release fetch-or. Exchange with 0: each
         // callback is taken exactly once, by the owner at entry or by a pinner.
         let ids = try platform.exchange(0, at: Location(.callbacks, target), ordering: .acquiring)
@@ -534,6 +668,13 @@ public struct CPUFlags<P: Platform> {
     /// waits until `unpin`; on failure (the target is in the kernel) interrupt it.
     @inlinable
     public func tryPin(_ target: Int) throws(P.Interrupt) -> Bool {
+        try tryPinObserving(target).pinned
+    }
+
+    /// The same, also returning the word that decided.
+    @inlinable
+    func tryPinObserving(_ target: Int) throws(P.Interrupt) -> (pinned: Bool, observed: CPUWord) {
+        platform.reached(.tryPin)
         let count = Location(.pinCount, target)
         let word = Location(.word, target)
         if config.pinProtocol == .countThenCheck || has(.pinSketchLiteral) {
@@ -550,49 +691,38 @@ public struct CPUFlags<P: Platform> {
             // Acquire: pairs with the release of the target's exit/idle store, so the
             // on-behalf work sees the per-CPU state the target left.
             let w = CPUWord(raw: try platform.load(word, ordering: .acquiring))
-            if w.mode.defersWork { return true }
+            if w.mode.defersWork { return (true, w) }
             // Relaxed undo: the target is in the kernel and never waited on it.
             try platform.store(c, at: count, ordering: .relaxed)
-            return false
+            return (false, w)
         }
         if !has(.pinFlagBeforeCount) {
             // Count first: an entry that sees PINNED must then see a non-zero count.
             // What publishes this increment to that entry is the release of the CAS
-            // below (the entry's RMW acquires it); relaxed would do here.
+            // that sets PINNED (the entry's RMW acquires it); relaxed would do here.
             _ = try platform.fetchAdd(1, at: count, ordering: .acquiringAndReleasing)
         }
-        // Relaxed: only a guess for the CAS below, which decides.
-        var w = CPUWord(raw: try platform.load(word, ordering: .relaxed))
-        for _ in 0..<config.casRetriesMax {
-            guard w.mode.defersWork else {
-                if !has(.pinFlagBeforeCount) {
-                    // Undo. Relaxed: the target is in the kernel and saw no PINNED.
-                    _ = try platform.fetchAdd(UInt64.max, at: count, ordering: .relaxed)
-                }
-                return false
+        // PINNED by the shared CAS loop, conditional on USER or IDLE (see casAdding for
+        // its orderings: release publishes the count, acquire the target's state).
+        let (pinned, w) = try casAdding(.pinned, to: target, while: { $0.mode.defersWork }, what: "pin")
+        if !pinned {
+            if !has(.pinFlagBeforeCount) {
+                // Undo. Relaxed: the target is in the kernel and saw no PINNED.
+                _ = try platform.fetchAdd(UInt64.max, at: count, ordering: .relaxed)
             }
-            // The CAS succeeds only while the target is USER or IDLE, so its entry's
-            // RMW comes after and returns PINNED. Release: publishes the count increment
-            // above to that entry (its RMW acquires). Acquire: pairs with the release
-            // of the target's exit/idle store, so the on-behalf work sees the per-CPU
-            // state the target left.
-            let r = try platform.compareExchange(
-                expected: w.raw, desired: w.adding(.pinned).raw, at: word, ordering: .acquiringAndReleasing)
-            if r.exchanged {
-                if has(.pinFlagBeforeCount) {
-                    _ = try platform.fetchAdd(1, at: count, ordering: .acquiringAndReleasing)
-                }
-                return true
-            }
-            w = CPUWord(raw: r.original)
+            return (false, w)
         }
-        try platform.limitExceeded(
-            "pin of CPU \(target) retried its CAS \(config.casRetriesMax) times; raise casRetriesMax")
+        if has(.pinFlagBeforeCount) {
+            // MUTANT: the count rises after PINNED is visible.
+            _ = try platform.fetchAdd(1, at: count, ordering: .acquiringAndReleasing)
+        }
+        return (true, w)
     }
 
     /// Release a pin taken by `tryPin`.
     @inlinable
     public func unpin(_ target: Int) throws(P.Interrupt) {
+        platform.reached(.unpin)
         let count = Location(.pinCount, target)
         try platform.check(count, { $0 > 0 }, "unpin of CPU \(target) that nobody pinned")
         if config.pinProtocol == .countThenCheck || has(.pinSketchLiteral) {
@@ -611,13 +741,21 @@ public struct CPUFlags<P: Platform> {
     /// the target could not be pinned (it is in the kernel: interrupt it instead).
     @inlinable
     public func runOnBehalf(of target: Int) throws(P.Interrupt) -> Bool {
-        guard try tryPin(target) else { return false }
+        try runOnBehalfObserving(of: target).pinned
+    }
+
+    /// The same, also returning the word that decided (for `route`).
+    @inlinable
+    func runOnBehalfObserving(of target: Int) throws(P.Interrupt) -> (pinned: Bool, observed: CPUWord) {
+        platform.reached(.runOnBehalf)
+        let (pinned, observed) = try tryPinObserving(target)
+        guard pinned else { return (false, observed) }
         if has(.unpinBeforeWorkEnds) { try unpin(target) }  // MUTANT
         try platform.onBehalf(of: target, by: cpu, begins: true)
         try runQueuedCallbacks(of: target)
         try platform.onBehalf(of: target, by: cpu, begins: false)
         if !has(.unpinBeforeWorkEnds) { try unpin(target) }
-        return true
+        return (true, observed)
     }
 
     // MARK: - RCU on the same word (BRIEF §2.8)
@@ -625,12 +763,13 @@ public struct CPUFlags<P: Platform> {
     /// Sample `target`'s word for RCU.
     @inlinable
     public func rcuSample(_ target: Int) throws(P.Interrupt) -> CPUWord {
+        platform.reached(.rcuSample)
         // Acquire: pairs with the release of exitToUser / enterIdle / nmiExit (and,
         // through the release sequence, the entry's RMW and its release store that
         // clears the work bits), so everything the target did before entering its EQS
         // is visible to the code after a sample that sees the EQS or a later counter:
         // requirements (1a) and (2b).
-        CPUWord(raw: try platform.load(Location(.word, target), ordering: .acquiring))
+        return CPUWord(raw: try platform.load(Location(.word, target), ordering: .acquiring))
     }
 
     /// Is the CPU in an RCU extended quiescent state?
@@ -652,29 +791,41 @@ public struct CPUFlags<P: Platform> {
 
     /// Wait for a grace period: every other CPU passes a quiescent state after the
     /// caller's prior accesses. Call after unpublishing; free old data after return.
+    /// `expedited` interrupts the CPUs found outside an EQS (rcu_exp_handler), which
+    /// then report a quiescent state themselves (`Platform.quiescentStateReported`).
     @inlinable
-    public func gracePeriod() throws(P.Interrupt) {
-        for (t, snapshot) in try gracePeriodStart() {
-            try gracePeriodWait(for: t, since: snapshot)
+    public func gracePeriod(expedited: Bool = false) throws(P.Interrupt) {
+        platform.reached(.gracePeriod)
+        let waiting = expedited ? try expeditedGracePeriodStart() : try gracePeriodStart()
+        for (t, snapshot) in waiting {
+            try gracePeriodWait(for: t, since: snapshot, orWhen: { expedited && platform.quiescentStateReported(by: t) })
         }
     }
 
     /// The first half of a grace period: a full fence, then a sample of every other
-    /// CPU. Returns the CPUs not in an extended quiescent state with their snapshots;
-    /// an expedited grace period interrupts them (rcu_exp_handler) before waiting.
+    /// CPU (`route` for `rcuExpedited`, deciding only). Returns the CPUs not in an
+    /// extended quiescent state, with their snapshots.
     @inlinable
     public func gracePeriodStart() throws(P.Interrupt) -> [(cpu: Int, snapshot: CPUWord)] {
-        // Full fence: the unpublishing stores before this call are visible before we
-        // sample any word, so a CPU that leaves its EQS after our sample (its entry
-        // RMW is seq_cst) reads the new pointer: requirement (1b). Pairs with the
-        // entry's RMW.
-        if !has(.gracePeriodNoFence) { try platform.fullFence() }
-        var waiting: [(cpu: Int, snapshot: CPUWord)] = []
-        for t in 0..<platform.cpuCount where t != cpu {
-            let snapshot = try rcuSample(t)
-            if !inExtendedQuiescentState(snapshot) { waiting.append((t, snapshot)) }
+        platform.reached(.gracePeriodStart)
+        return waitingCPUs(try submit(.rcuExpedited, to: Array(0..<platform.cpuCount), delivery: .decideOnly))
+    }
+
+    /// The first half of an expedited grace period: the same samples, and the CPUs
+    /// not in an EQS interrupted at once (not waited for: the grace period waits for
+    /// their quiescent states instead).
+    @inlinable
+    public func expeditedGracePeriodStart() throws(P.Interrupt) -> [(cpu: Int, snapshot: CPUWord)] {
+        platform.reached(.expeditedGracePeriodStart)
+        return waitingCPUs(try submit(.rcuExpedited, to: Array(0..<platform.cpuCount), delivery: .send))
+    }
+
+    @inlinable
+    func waitingCPUs(_ routes: [(target: Int, route: Route)]) -> [(cpu: Int, snapshot: CPUWord)] {
+        routes.compactMap { t, r in
+            if case .interrupt(let w?) = r { return (t, CPUWord(raw: w)) }
+            return nil
         }
-        return waiting
     }
 
     /// The second half: wait until `target` has passed a quiescent state since
@@ -684,6 +835,7 @@ public struct CPUFlags<P: Platform> {
     public func gracePeriodWait(
         for target: Int, since snapshot: CPUWord, orWhen reported: () -> Bool = { false }
     ) throws(P.Interrupt) {
+        platform.reached(.gracePeriodWait)
         try platform.rcuWaits(on: target, snapshot: snapshot.raw)
         // Acquire loads (pairing as in rcuSample) until the CPU has passed a
         // quiescent state.

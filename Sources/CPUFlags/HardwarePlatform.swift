@@ -125,6 +125,15 @@ public struct HardwarePlatform: Platform, @unchecked Sendable {
     @inlinable public func kernelCodeEnds(cpu: Int, entering: Mode) {}
     @inlinable public func rcuWaits(on target: Int, snapshot: UInt64) {}
     @inlinable public func onBehalf(of target: Int, by runner: Int, begins: Bool) {}
+    @inlinable public func callbackQueued(_ id: Int, for target: Int) {}
+    @inlinable public func routed(_ kind: WorkKind, to target: Int, by requester: Int, _ route: Route) {}
+    // This platform has no way to interrupt another thread (the runtime's signals are a
+    // separate conformer): `submit` returns the targets to interrupt, and nothing waits.
+    @inlinable public func sendInterrupts(_ targets: [Int], kind: WorkKind, from requester: Int) {}
+    @inlinable public func waitForInterrupts(from requester: Int) {}
+    @inlinable public func interruptWork(_ kind: WorkKind, index: Int, on cpu: Int) {}
+    @inlinable public func quiescentStateReported(by target: Int) -> Bool { false }
+    @inlinable public func reached(_ operation: CoreOperation) {}
     @inlinable public func check(_ at: Location, _ holds: (UInt64) -> Bool, _ message: @autoclosure () -> String) {
         assert(holds(atomic(at).load(ordering: .relaxed)), message())
     }

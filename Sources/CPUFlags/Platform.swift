@@ -105,6 +105,38 @@ public protocol Platform {
     func rcuWaits(on target: Int, snapshot: UInt64) throws(Interrupt)
     /// `cpu` is entering the idle loop: no kernel code until it exits.
     func idleBegins(cpu: Int) throws(Interrupt)
+
+    // MARK: Routing and interrupts (what the harness does around a decision of the core)
+
+    /// Callback `id` was queued for `target` (after the release fetch-or that queued it).
+    func callbackQueued(_ id: Int, for target: Int) throws(Interrupt)
+    /// `requester` decided `route` for `kind` to `target`, right after the access that
+    /// decided it and before the next target's (a model records what each route
+    /// promised at that point: the owed-work ledger, "deferral is real").
+    func routed(_ kind: WorkKind, to target: Int, by requester: Int, _ route: Route) throws(Interrupt)
+    /// Interrupt `targets` for `kind`, all at once (one broadcast of IPIs). Must be a
+    /// full barrier for the requester's prior stores, as Linux's is: smp_call_function
+    /// queues each CSD with a locked `llist_add`, and x2APIC IPI writes are preceded by
+    /// `mfence` (`weak_wrmsr_fence`); the target's handler must see the new PTE.
+    func sendInterrupts(_ targets: [Int], kind: WorkKind, from requester: Int) throws(Interrupt)
+    /// Wait until every interrupt `requester` sent has been handled (on_each_cpu with
+    /// wait = 1).
+    func waitForInterrupts(from requester: Int) throws(Interrupt)
+    /// The `index`-th kind an arriving interrupt brought to `cpu` has run its
+    /// protocol-level part (`CPUFlags.runHandler`); this is the CPU-local rest: setting
+    /// need_resched, rcu_exp_handler's report, a user TLB flush, and telling the sender
+    /// that this one is done.
+    func interruptWork(_ kind: WorkKind, index: Int, on cpu: Int) throws(Interrupt)
+    /// Expedited RCU: `target` reported a quiescent state itself, from the interrupt an
+    /// expedited grace period sent it (rcu_exp_handler), so the grace period need not
+    /// wait for its word to change. Read inside a wait's condition: no access.
+    func quiescentStateReported(by target: Int) -> Bool
+
+    /// The core began `operation` (its public transitions and compositions). Not an
+    /// access and not a scheduling point: a model records which operations its runs
+    /// reached, so that a test can fail when one is never explored. Empty on hardware.
+    func reached(_ operation: CoreOperation)
+
     /// Checks an invariant of the protocol on the value at `at`, as this CPU sees it.
     /// Debug builds only on hardware (`assert`); in the explorer, checked once per step
     /// and reported as a violation with its counterexample. Never a scheduling point,
@@ -113,4 +145,14 @@ public protocol Platform {
     /// A limit the core relies on was exceeded (for example CAS retries). The message
     /// says which limit and what to do.
     func limitExceeded(_ message: String) throws(Interrupt) -> Never
+}
+
+/// The core's public transitions and compositions, for `Platform.reached`.
+public enum CoreOperation: String, Hashable, Sendable, CaseIterable, Codable {
+    case contextSwitch, exitToUser, enterFromUser, enterIdle, pollIdle, exitIdle
+    case irqEnter, irqExit, nmiEnter, nmiExit
+    case request, wake, route, submit, handleInterrupt, runHandler
+    case enqueueCallback, queueCallback, runQueuedCallbacks
+    case tryPin, unpin, runOnBehalf
+    case rcuSample, gracePeriod, gracePeriodStart, expeditedGracePeriodStart, gracePeriodWait
 }

@@ -22,6 +22,8 @@ public struct Report: Sendable, Codable {
     /// at another invariant's violation, or at a limit, before it was exhaustive).
     public var invariants: [String: String] = [:]
     public var counterexample: Counterexample?
+    /// The core's operations this run reached (`Platform.reached`), sorted.
+    public var operationsReached: [CoreOperation] = []
 
     public var passed: Bool { violation == nil && incomplete == nil }
     public var statesPerSecond: Double { seconds > 0 ? Double(states) / seconds : 0 }
@@ -63,16 +65,15 @@ public struct Explorer {
         var cpus: [CPUState] = []
         for c in 0..<n {
             let mode = scenario.start[c]
-            // Isolated CPUs starting in USER have been there a while: counter 1.
-            let word = CPUWord(mode: mode, counter: mode.isRCUIdle ? 1 : 0)
-            memory[map.address(Location(.word, c))] = word.raw
-            memory[map.address(Location(.counter, c))] = word.raw
+            let cells = CPUWord.initialCells(mode)
+            memory[map.address(Location(.word, c))] = cells.word
+            memory[map.address(Location(.counter, c))] = cells.counter
             let inUser = mode == .user || mode == .indeterminate
             cpus.append(CPUState(
                 frames: [Frame(kind: .task)],
                 context: inUser ? .user : (mode == .idle ? .idle : .kernel),
                 userCR3: scenario.pti && inUser,
-                tlb: 0, textSeen: 0, owed: 0,
+                tlb: 0, textSeen: 0,
                 nmisLeft: Int8(scenario.nmis[c]), irqsLeft: Int8(scenario.irqs[c])))
         }
         return MachineState(
@@ -81,6 +82,7 @@ public struct Explorer {
             cpus: cpus,
             ghost: GlobalGhost(
                 onBehalf: Array(repeating: 0, count: n), outstanding: Array(repeating: 0, count: n),
+                owed: OwedWork(cpuCount: n),
                 queued: Array(repeating: 0, count: n), ran: Array(repeating: 0, count: n)))
     }
 
@@ -252,9 +254,8 @@ public struct Explorer {
         let map = AddressMap(cpuCount: scenario.cpuCount)
         for c in 0..<scenario.cpuCount {
             let word = CPUWord(raw: s.memory[map.address(Location(.word, c))])
-            let owed = Work(rawValue: s.cpus[c].owed)
-            if !owed.isSubset(of: word.work) {
-                return Violation(invariant: .noLostWork, message: "cpu\(c) owes \(owed) but its word says \(word): the work is lost")
+            if let lost = s.ghost.owed.violationAtEnd(cpu: c, word: word) {
+                return Violation(invariant: .noLostWork, message: lost)
             }
             if s.ghost.onBehalf[c] != 0 {
                 return Violation(invariant: .pinExclusion, message: "cpu\(c) still marked as worked on behalf of at the end")
@@ -289,6 +290,7 @@ public struct Explorer {
             r.depth = depth
             r.seconds = (ContinuousClock.now - start).seconds
             r.invariants = Report.verdicts(violation: v, incomplete: r.incomplete)
+            r.operationsReached = m.operationsReached.sorted { $0.rawValue < $1.rawValue }
             if let v {
                 r.violation = v
                 var path: [Move] = []

@@ -33,6 +33,8 @@ extension Machine {
             try f.pollIdle(orWhen: { state.cpus[c].needResched })
         case .exitIdle:
             _ = try f.exitIdle()
+        case .contextSwitch:
+            try f.contextSwitch()
         case .rcuReader(let write):
             try rcuReader(c, write: write, level: 0)
         case .flushKernelTLB:
@@ -42,7 +44,7 @@ extension Machine {
             try ghost { () throws(Suspend) in
                 state.cpus[c].tlb = -1  // on_each_cpu includes the caller: local flush
             }
-            try broadcast(.kernelTLBFlush, from: c)
+            try f.submit(.kernelTLBFlush, to: Array(0..<cpuCount))
             try ghost { () throws(Suspend) in
                 state.ghost.flushCompleted = Int8(v)
                 trace("flush of pte v\(v) complete")
@@ -51,33 +53,21 @@ extension Machine {
             let v = try loadAddress(map.text) + 1
             try storeAddress(map.text, v, release: false)
             try ghost { () throws(Suspend) in state.cpus[c].textSeen = Int8(v) }
-            try broadcast(.syncCore, from: c)
+            try f.submit(.syncCore, to: Array(0..<cpuCount))
             try ghost { () throws(Suspend) in
                 state.ghost.textCompleted = Int8(v)
                 trace("patch to text v\(v) complete")
             }
         case .queueCallback(let t, let id):
-            try f.enqueueCallback(id, for: t)
-            try ghost { () throws(Suspend) in state.ghost.queued[t] |= 1 << UInt64(id) }
-            let outcome = try f.request(.callbacks, of: t)
-            try settle(outcome, kind: .cacheDrain, bit: .callbacks, target: t, from: c)
-            try waitForIPIs(c)
+            try f.queueCallback(id, for: t)
         case .runOnBehalf(let t, let id):
-            try f.enqueueCallback(id, for: t)
-            try ghost { () throws(Suspend) in state.ghost.queued[t] |= 1 << UInt64(id) }
-            if try !f.runOnBehalf(of: t) {
-                try sendIPIs([t], kind: .cacheDrain, from: c)
-                try waitForIPIs(c)
-            }
+            // A cache drain: pinned and run here, or an IPI.
+            try f.submit(.cacheDrain, to: [t], callback: id)
         case .wake(let t):
-            let outcome = try f.wake(t)
-            if case .interrupt = outcome {
-                try sendIPIs([t], kind: .reschedule, from: c)
-                try waitForIPIs(c)
-            }
+            // A wakeup: WAKE for a polling idle CPU, or a reschedule IPI.
+            try f.submit(.reschedule, to: [t])
         case .interrupt(let t, let kind):
-            try sendIPIs([t], kind: kind, from: c)
-            try waitForIPIs(c)
+            try f.submit(kind, to: [t])
         case .litmusStore(let cell, let release):
             try storeAddress(map.objectField(cell), 1, release: release)
         case .litmusLoad(let cell):
@@ -89,13 +79,7 @@ extension Machine {
             // rcu_assign_pointer: a release store of the new object.
             try storeAddress(map.rcuPointer, 1, release: true)
             try ghost { () throws(Suspend) in state.ghost.gracePeriodStarted = true }
-            let waiting = try f.gracePeriodStart()
-            if scenario.expeditedRCU && !waiting.isEmpty {
-                try sendIPIs(waiting.map(\.cpu), kind: .rcuExpedited, from: c)
-            }
-            for (t, snapshot) in waiting {
-                try f.gracePeriodWait(for: t, since: snapshot, orWhen: { state.cpus[t].qsReported })
-            }
+            try f.gracePeriod(expedited: scenario.expeditedRCU)
             try ghost { () throws(Suspend) in state.ghost.gpWaitingOn = -1 }
             try ghostPoint("grace period ends") { () throws(Suspend) in
                 for (i, cpu) in state.cpus.enumerated() where cpu.reader.contains(1) {
@@ -151,90 +135,11 @@ extension Machine {
         }
     }
 
-    /// on_each_cpu for deferrable work: request every other CPU, interrupt the ones that
-    /// cannot defer, all at once, and wait for them.
-    func broadcast(_ kind: WorkKind, from c: Int) throws(Suspend) {
-        let bit = kind.bit!
-        let interrupt = try core(c).request(bit, of: Array(0..<cpuCount)) { (t, outcome) throws(Suspend) in
-            try settle(outcome, kind: kind, bit: bit, target: t, from: c, send: false)
-        }
-        if !interrupt.isEmpty {
-            try sendIPIs(interrupt, kind: kind, from: c)
-            try waitForIPIs(c)
-        }
-    }
-
-    /// Record the outcome of a request in the ghost state; with `send`, interrupt now.
-    func settle(_ outcome: CPUFlags<Machine>.Outcome, kind: WorkKind, bit: Work, target t: Int, from c: Int, send: Bool = true) throws(Suspend) {
-        switch outcome {
-        case .deferred:
-            try ghost { () throws(Suspend) in
-                state.cpus[t].owed |= bit.rawValue
-                trace("\(kind.rawValue) deferred to cpu\(t)")
-            }
-        case .interrupt(let observed):
-            try ghost { () throws(Suspend) in
-                let m = CPUWord(raw: observed).mode
-                if m.defersWork {
-                    throw fail(.deferralIsReal, "cpu\(c) decided to interrupt cpu\(t) for \(kind.rawValue) although it saw \(m)")
-                }
-            }
-            if send { try sendIPIs([t], kind: kind, from: c) }
-        }
-    }
-
-    /// Sending IPIs is a full barrier: smp_call_function queues each CSD with a locked
-    /// llist_add, and x2APIC IPI writes are preceded by mfence (weak_wrmsr_fence). So the
-    /// sender's prior stores (the new PTE) are visible before any target takes the IPI.
-    func sendIPIs(_ targets: [Int], kind: WorkKind, from c: Int) throws(Suspend) {
-        try ghostPoint("send IPI \(kind.rawValue) (full barrier)") { () throws(Suspend) in
-            drainAll()
-            for t in targets {
-                state.cpus[t].pendingIPIs.append(PendingIPI(kind: kind, from: Int8(c)))
-                state.ghost.outstanding[c] += 1
-            }
-            trace("send IPI \(kind.rawValue) to \(targets.map { "cpu\($0)" }.joined(separator: ","))")
-        }
-    }
-
-    func waitForIPIs(_ c: Int) throws(Suspend) {
-        try ghostWait("all IPIs of cpu\(c) handled") { state.ghost.outstanding[c] == 0 }
-    }
-
     // MARK: Interrupt handlers (one op each)
 
-    /// The IPI handler: entry, the interrupts' work, exit.
+    /// The IPI handler: the core's (entry, each interrupt's work, exit).
     func ipiHandler(on c: Int, ipis: [PendingIPI]) throws(Suspend) {
-        let f = core(c)
-        let frame = try f.irqEnter()
-        for ipi in ipis {
-            switch ipi.kind {
-            case .kernelTLBFlush:
-                try switchAddressSpace(cpu: c, toKernel: true, flushTLB: true)
-            case .syncCore:
-                try serialize(cpu: c)
-            case .cacheDrain:
-                try f.runQueuedCallbacks(of: c)
-            case .reschedule:
-                try ghost { () throws(Suspend) in state.cpus[c].needResched = true }
-            case .rcuExpedited:
-                // rcu_exp_handler: a quiescent state now, unless inside a reader; then
-                // at its rcu_read_unlock.
-                try ghostPoint("rcu_exp_handler") { () throws(Suspend) in
-                    if state.cpus[c].reader[0] != 0 {
-                        state.cpus[c].qsDeferred = true
-                    } else {
-                        state.cpus[c].qsReported = true
-                    }
-                }
-            default:
-                break
-            }
-            try ghostPoint("IPI \(ipi.kind.rawValue) from cpu\(ipi.from) done") { () throws(Suspend) in
-                state.ghost.outstanding[Int(ipi.from)] -= 1
-            }
-        }
-        try f.irqExit(frame, wasIPI: true)
+        try core(c).handleInterrupt(ipis.map(\.kind), wasIPI: true)
     }
 
     /// A timer interrupt: entry, some kernel code, exit.

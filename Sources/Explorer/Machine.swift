@@ -69,6 +69,10 @@ final class Machine: Platform {
     var attemptingInterruptible = false
     var suspendedInterruptible = false
 
+    /// The core's operations the runs of this machine reached (kept across states: it
+    /// is not part of any state).
+    var operationsReached: Set<CoreOperation> = []
+
     // Tracing, for counterexamples only.
     var tracing = false
     var events: [Event] = []
@@ -342,7 +346,7 @@ final class Machine: Platform {
         _ = try access { () throws(Suspend) -> UInt64 in
             if flushTLB {
                 state.cpus[c].tlb = -1
-                state.cpus[c].owed &= ~Work.kernelTLBFlush.rawValue
+                state.ghost.owed.ran(.kernelTLBFlush, on: c)
             }
             if scenario.pti { state.cpus[c].userCR3 = !toKernel }
             if !toKernel && !state.cpus[c].inNMI { state.cpus[c].context = .user }
@@ -357,7 +361,7 @@ final class Machine: Platform {
         _ = try access { () throws(Suspend) -> UInt64 in
             let v = read(map.text)
             state.cpus[c].textSeen = Int8(v)
-            state.cpus[c].owed &= ~Work.syncCore.rawValue
+            state.ghost.owed.ran(.syncCore, on: c)
             trace("sync_core (text v\(v))")
             return 0
         }
@@ -377,7 +381,7 @@ final class Machine: Platform {
             }
             state.ghost.ran[target] |= ids
             if state.ghost.ran[target] == state.ghost.queued[target] {
-                state.cpus[target].owed &= ~Work.callbacks.rawValue
+                state.ghost.owed.ran(.callbacks, on: target)
             }
             trace("run callbacks 0b\(String(ids, radix: 2)) of cpu\(target)")
         }
@@ -385,12 +389,10 @@ final class Machine: Platform {
 
     func kernelCodeBegins(cpu c: Int, context: KernelContext) throws(Suspend) {
         try ghostPoint(context == .nmi ? "NMI kernel code begins" : "kernel code begins (touches kernel stack)") { () throws(Suspend) in
-            if context == .nmi {
-                let owed = Work(rawValue: state.cpus[c].owed).intersection(Work.nmiSafe)
-                if !owed.isEmpty { throw fail(.noLostWork, "cpu\(c) runs NMI kernel code while it owes \(owed)") }
-            } else {
-                let owed = Work(rawValue: state.cpus[c].owed)
-                if !owed.isEmpty { throw fail(.noLostWork, "cpu\(c) runs kernel code while it owes \(owed)") }
+            if let lost = state.ghost.owed.violationIfKernelCodeBegins(on: c, context: context) {
+                throw fail(.noLostWork, lost)
+            }
+            if context != .nmi {
                 state.cpus[c].context = .kernel
                 try checkPinExclusion(c)
             }
@@ -435,6 +437,67 @@ final class Machine: Platform {
             }
         }
     }
+
+    // MARK: Platform: routing and interrupts
+
+    func callbackQueued(_ id: Int, for target: Int) throws(Suspend) {
+        try ghost { () throws(Suspend) in state.ghost.queued[target] |= 1 << UInt64(id) }
+    }
+
+    func routed(_ kind: WorkKind, to target: Int, by requester: Int, _ route: Route) throws(Suspend) {
+        try ghost { () throws(Suspend) in
+            if let wrong = route.deferralViolation(kind: kind, target: target, requester: requester) {
+                throw fail(.deferralIsReal, wrong)
+            }
+            state.ghost.owed.record(route, kind: kind, target: target)
+            if case .deferred = route { trace("\(kind.rawValue) deferred to cpu\(target)") }
+        }
+    }
+
+    func sendInterrupts(_ targets: [Int], kind: WorkKind, from c: Int) throws(Suspend) {
+        // A full barrier (see Platform): the sender's prior stores are visible before any
+        // target takes the IPI.
+        try ghostPoint("send IPI \(kind.rawValue) (full barrier)") { () throws(Suspend) in
+            drainAll()
+            for t in targets {
+                state.cpus[t].pendingIPIs.append(PendingIPI(kind: kind, from: Int8(c)))
+                state.ghost.outstanding[c] += 1
+            }
+            trace("send IPI \(kind.rawValue) to \(targets.map { "cpu\($0)" }.joined(separator: ","))")
+        }
+    }
+
+    func waitForInterrupts(from c: Int) throws(Suspend) {
+        try ghostWait("all IPIs of cpu\(c) handled") { state.ghost.outstanding[c] == 0 }
+    }
+
+    func interruptWork(_ kind: WorkKind, index: Int, on c: Int) throws(Suspend) {
+        switch kind {
+        case .reschedule:
+            try ghost { () throws(Suspend) in state.cpus[c].needResched = true }
+        case .rcuExpedited:
+            // rcu_exp_handler: a quiescent state now, unless inside a reader; then at
+            // its rcu_read_unlock.
+            try ghostPoint("rcu_exp_handler") { () throws(Suspend) in
+                if state.cpus[c].reader[0] != 0 {
+                    state.cpus[c].qsDeferred = true
+                } else {
+                    state.cpus[c].qsReported = true
+                }
+            }
+        default:
+            break
+        }
+        // The IPI frame holds the interrupts being handled, in the order the core runs them.
+        let from = state.cpus[c].frames.last(where: { $0.kind == .ipi })!.ipis[index].from
+        try ghostPoint("IPI \(kind.rawValue) from cpu\(from) done") { () throws(Suspend) in
+            state.ghost.outstanding[Int(from)] -= 1
+        }
+    }
+
+    func quiescentStateReported(by target: Int) -> Bool { state.cpus[target].qsReported }
+
+    func reached(_ operation: CoreOperation) { operationsReached.insert(operation) }
 
     func check(_ at: Location, _ holds: (UInt64) -> Bool, _ message: @autoclosure () -> String) throws(Suspend) {
         // Only in the step that runs this point live: on replay the memory has moved on.

@@ -4,13 +4,14 @@ import CPUFlags
 /// memory model under which it is caught, and the invariant it breaks. The tests check
 /// every entry both ways: caught under `caughtUnder`, not caught under stronger models.
 public struct MutantCase: Sendable, Hashable, CustomStringConvertible {
-    public var name: String
+    /// The deviation itself; its name is the one `Mutations.named` gives it (one home).
+    public var mutation: Mutations
     public var summary: String
     public var scenario: String
     public var caughtUnder: MemoryModel
     public var invariant: Violation.Invariant
 
-    public var mutation: Mutations { Mutations.named.first { $0.name == name }!.mutation }
+    public var name: String { mutation.names.joined(separator: "+") }
     public var description: String { name }
 
     /// Runs the mutant's scenario with the mutation under `model` (default: the model
@@ -22,33 +23,33 @@ public struct MutantCase: Sendable, Hashable, CustomStringConvertible {
     }
 
     public static let catalog: [MutantCase] = [
-        .init(name: "pin-sketch-literal", summary: "the thread's pin sketch as written: count, barrier, mode check, no flag in the word",
+        .init(mutation: .pinSketchLiteral, summary: "the thread's pin sketch as written: count, barrier, mode check, no flag in the word",
               scenario: "pin", caughtUnder: .sc, invariant: .pinExclusion),
-        .init(name: "remote-plain-store", summary: "remote work set by load + plain store instead of compare-and-swap",
+        .init(mutation: .remotePlainStore, summary: "remote work set by load + plain store instead of compare-and-swap",
               scenario: "tlb-flush", caughtUnder: .sc, invariant: .noLostWork),
-        .init(name: "entry-load-then-store", summary: "entry as load then store instead of one read-modify-write",
+        .init(mutation: .entryLoadThenStore, summary: "entry as load then store instead of one read-modify-write",
               scenario: "tlb-flush", caughtUnder: .sc, invariant: .noLostWork),
-        .init(name: "exit-store-relaxed", summary: "exit-to-user and idle-entry stores relaxed instead of release",
+        .init(mutation: .exitStoreRelaxed, summary: "exit-to-user and idle-entry stores relaxed instead of release",
               scenario: "rcu", caughtUnder: .pso, invariant: .rcuSafety),
-        .init(name: "no-rcu-counter", summary: "RCU compares modes only, no counter",
+        .init(mutation: .noRCUCounter, summary: "RCU compares modes only, no counter",
               scenario: "rcu-idle", caughtUnder: .sc, invariant: .rcuSafety),
-        .init(name: "indeterminate-deferrable", summary: "requesters defer work to INDETERMINATE CPUs",
+        .init(mutation: .indeterminateDeferrable, summary: "requesters defer work to INDETERMINATE CPUs",
               scenario: "lazy-adaptive", caughtUnder: .sc, invariant: .noLostWork),
-        .init(name: "work-after-kernel-code", summary: "owed work run after the entry's first kernel access",
+        .init(mutation: .workAfterKernelCode, summary: "owed work run after the entry's first kernel access",
               scenario: "tlb-flush", caughtUnder: .sc, invariant: .noStaleTranslation),
-        .init(name: "nmi-stale-restore", summary: "NMI exit writes back the word it loaded before its RMW",
+        .init(mutation: .nmiStaleRestore, summary: "NMI exit writes back the word it loaded before its RMW",
               scenario: "nmi", caughtUnder: .sc, invariant: .noLostWork),
-        .init(name: "unpin-before-work-ends", summary: "the pinner unpins before its on-behalf work ends",
+        .init(mutation: .unpinBeforeWorkEnds, summary: "the pinner unpins before its on-behalf work ends",
               scenario: "pin", caughtUnder: .sc, invariant: .pinExclusion),
-        .init(name: "pin-no-fence", summary: "count-then-check pinning without its full fence",
+        .init(mutation: .pinNoFence, summary: "count-then-check pinning without its full fence",
               scenario: "pin-dekker", caughtUnder: .tso, invariant: .pinExclusion),
-        .init(name: "grace-period-no-fence", summary: "grace period samples without a full fence after unpublishing",
+        .init(mutation: .gracePeriodNoFence, summary: "grace period samples without a full fence after unpublishing",
               scenario: "rcu", caughtUnder: .tso, invariant: .rcuSafety),
-        .init(name: "pin-flag-before-count", summary: "PINNED set in the word before the pin count is raised",
+        .init(mutation: .pinFlagBeforeCount, summary: "PINNED set in the word before the pin count is raised",
               scenario: "pin", caughtUnder: .sc, invariant: .pinExclusion),
-        .init(name: "indeterminate-rcu-idle", summary: "grace periods treat INDETERMINATE as RCU-idle",
+        .init(mutation: .indeterminateRCUIdle, summary: "grace periods treat INDETERMINATE as RCU-idle",
               scenario: "rcu-lazy", caughtUnder: .tso, invariant: .rcuSafety),
-        .init(name: "entry-exchange", summary: "the brief's entry: exchange to {KERNEL, work = 0}, owed work only in a register",
+        .init(mutation: .entryExchange, summary: "the brief's entry: exchange to {KERNEL, work = 0}, owed work only in a register",
               scenario: "nmi", caughtUnder: .sc, invariant: .noLostWork),
     ]
 }

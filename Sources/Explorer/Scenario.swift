@@ -17,6 +17,8 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
     /// Wait in a polling idle loop for a WAKE bit (or an IPI).
     case pollIdle
     case exitIdle
+    /// The task on this CPU is switched out (the adaptive policy's promotion ends).
+    case contextSwitch
     /// An RCU read-side critical section that dereferences the pointer, uses the
     /// object, and (with `write`) writes a field of it.
     case rcuReader(write: Bool)
@@ -34,7 +36,8 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
     case runOnBehalf(target: Int, id: Int)
     /// Wake a polling idle CPU by bit, or IPI it.
     case wake(target: Int)
-    /// Interrupt `target` for work that must interrupt (reschedule, user TLB flush).
+    /// Send `target` work of `kind` through the core's routing (a must-interrupt kind
+    /// such as a user-mm TLB flush always interrupts).
     case interrupt(target: Int, kind: WorkKind)
     /// Unpublish RCU object 0 (point to object 1), wait for a grace period, check what
     /// readers wrote is visible, free object 0.
@@ -59,7 +62,7 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
     /// code (housekeeping work, RCU readers, waits for IPIs) and polling idle with IRQs on.
     public var irqsOn: Bool {
         switch self {
-        case .exitToUser, .enterFromUser, .enterIdle, .exitIdle, .kernelAccess, .runText: return false
+        case .exitToUser, .enterFromUser, .enterIdle, .exitIdle, .kernelAccess, .runText, .contextSwitch: return false
         case .litmusStore, .litmusLoad, .litmusFence: return false
         case .pollIdle, .rcuReader, .flushKernelTLB, .patchText, .queueCallback, .runOnBehalf, .wake, .interrupt, .synchronizeRCU:
             return true
@@ -75,6 +78,7 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
         case .enterIdle(let p): return p ? "enter_idle(poll)" : "enter_idle"
         case .pollIdle: return "poll_idle"
         case .exitIdle: return "exit_idle"
+        case .contextSwitch: return "context_switch"
         case .rcuReader(let w): return w ? "rcu_reader(write)" : "rcu_reader"
         case .flushKernelTLB: return "flush_kernel_tlb"
         case .patchText: return "patch_text"
@@ -231,7 +235,7 @@ extension Scenario {
         Scenario(
             name: "irq-ipi",
             summary: "timer IRQs and a must-interrupt IPI against a round trip with a deferred flush",
-            programs: [[.interrupt(target: 1, kind: .reschedule), .flushKernelTLB],
+            programs: [[.interrupt(target: 1, kind: .userTLBFlush), .flushKernelTLB],
                        [.enterFromUser, .kernelAccess, .exitToUser]],
             start: [.kernel, .user], irqs: [0, 1], covers: [2, 5]),
         Scenario(
@@ -291,6 +295,12 @@ extension Scenario {
                        [.enterFromUser, .kernelAccess],
                        [.enterFromUser, .kernelAccess]],
             start: [.kernel, .user, .user, .user], covers: [5]),
+        Scenario(
+            name: "adaptive-switch",
+            summary: "adaptive promotion by an IPI, lost at a context switch: the next user stretch is lazy again",
+            programs: [[.flushKernelTLB, .flushKernelTLB],
+                       [.enterFromUser, .kernelAccess, .contextSwitch, .exitToUser, .enterFromUser, .kernelAccess]],
+            start: [.kernel, .indeterminate], config: Config(exitPolicy: .adaptive), covers: [7]),
     ]
 
     public static func named(_ name: String) -> Scenario? { standard.first { $0.name == name } }

@@ -48,8 +48,6 @@ struct CPUState: Hashable {
     var tlb: Int8
     /// The text version this CPU's instruction stream saw at its last serialization.
     var textSeen: Int8
-    /// Deferred work that requesters were told is done and this CPU has not run yet.
-    var owed: UInt32
     var pendingIPIs: [PendingIPI] = []
     var nmisLeft: Int8
     var irqsLeft: Int8
@@ -80,6 +78,8 @@ struct GlobalGhost: Hashable {
     var onBehalf: [Int8]
     /// IPIs each requester still waits for.
     var outstanding: [Int8]
+    /// Deferred work that requesters were told is done and its CPU has not run yet.
+    var owed: OwedWork
     /// Queued callback ids per target, and those that ran.
     var queued: [UInt64]
     var ran: [UInt64]

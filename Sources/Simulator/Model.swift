@@ -47,7 +47,7 @@ public struct CostModel: Codable, Hashable, Sendable {
         switch kind {
         case .kernelTLBFlush: return kernelTLBFlushNs
         case .syncCore: return syncCoreNs
-        case .cacheDrain: return cacheDrainNs
+        case .cacheDrain, .queuedCallback: return cacheDrainNs
         case .userTLBFlush: return userTLBFlushNs
         case .reschedule: return rescheduleNs
         case .tlbRemoveTableSync: return emptyHandlerNs
@@ -85,57 +85,18 @@ public struct Workload: Codable, Hashable, Sendable {
     public init() {}
 }
 
-/// A way of handling cross-CPU work: Linux today, the context-tracking series, or a
-/// cpu_flags policy. All of them run the same protocol core for the CPUs' words.
-public enum Policy: String, CaseIterable, Codable, Hashable, Sendable {
-    case linux
-    case ctDefer = "ct-defer"
-    case catchUp = "catch-up"
-    case cpuflags
-    case cpuflagsLazy = "cpuflags-lazy"
-    case cpuflagsAdaptive = "cpuflags-adaptive"
-    case hwBroadcast = "hw-broadcast"
-
-    /// The core's configuration for the isolated CPUs.
-    var config: Config {
-        switch self {
-        case .cpuflagsLazy: return Config(exitPolicy: .lazy)
-        case .cpuflagsAdaptive: return Config(exitPolicy: .adaptive)
-        default: return Config(exitPolicy: .strict)
-        }
-    }
-
-    /// True for the policies built on context tracking (their transitions cost
-    /// `contextTrackingAtomicsPerRoundTrip`); the others are charged the atomics the
-    /// core actually makes.
-    var usesContextTracking: Bool {
-        switch self {
-        case .linux, .ctDefer, .catchUp, .hwBroadcast: return true
-        case .cpuflags, .cpuflagsLazy, .cpuflagsAdaptive: return false
-        }
-    }
-
-    /// Where this policy's atomics per user round trip come from: an input of the cost
-    /// model (context tracking's two fully ordered RMWs, not simulated), or counted from
-    /// the calls the protocol core makes.
-    public var atomicsSource: String {
-        usesContextTracking ? "model input (costs.contextTrackingAtomicsPerRoundTrip)" : "counted from the core's calls"
-    }
-
-    public var summary: String {
-        switch self {
-        case .linux: return "every on_each_cpu target interrupted; RCU skips EQS CPUs"
-        case .ctDefer: return "v7 series: sync_core deferred through the context-tracking word"
-        case .catchUp: return "v8 RFC: unconditional flush + serialize at every isolated entry"
-        case .cpuflags: return "strict USER on isolated CPUs: every deferrable kind deferred, drains pinned"
-        case .cpuflagsLazy: return "INDETERMINATE everywhere: no atomic on entry, interrupts as today"
-        case .cpuflagsAdaptive: return "INDETERMINATE, promoted to USER after an IPI hits user mode"
-        case .hwBroadcast: return "remote TLB invalidation in hardware; sync_core still by interrupt"
-        }
-    }
-}
-
 /// What happened to one target of one request.
 public enum Delivery: String, Codable, Hashable, Sendable {
-    case interrupted, deferred, skipped, onBehalf, hardware
+    case interrupted, deferred, skipped, onBehalf, hardware, wokenByBit
+
+    /// The simulator's name for a route the core decided.
+    init(_ route: Route) {
+        switch route {
+        case .deferred: self = .deferred
+        case .onBehalf: self = .onBehalf
+        case .skipped: self = .skipped
+        case .wokenByBit: self = .wokenByBit
+        case .interrupt: self = .interrupted
+        }
+    }
 }

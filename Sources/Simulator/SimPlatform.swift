@@ -14,8 +14,8 @@ final class SimPlatform: Platform {
     var current = 0
     /// Locked read-modify-writes (and full fences) each CPU has made.
     private(set) var atomics: [Int]
-    /// Deferred work each CPU was asked for and has not run yet.
-    var owed: [Work]
+    /// Deferred work each CPU was asked for and has not run yet (the shared ledger).
+    var owed: OwedWork
     /// Effects the simulator charges time for, per CPU since last read.
     var flushes: [Int]
     var serializations: [Int]
@@ -27,7 +27,7 @@ final class SimPlatform: Platform {
         self.cpuCount = cpuCount
         memory = Array(repeating: 0, count: Cell.allCases.count * cpuCount)
         atomics = Array(repeating: 0, count: cpuCount)
-        owed = Array(repeating: [], count: cpuCount)
+        owed = OwedWork(cpuCount: cpuCount)
         flushes = Array(repeating: 0, count: cpuCount)
         serializations = Array(repeating: 0, count: cpuCount)
         callbacksRun = Array(repeating: 0, count: cpuCount)
@@ -35,9 +35,18 @@ final class SimPlatform: Platform {
 
     func word(_ cpu: Int) -> CPUWord { CPUWord(raw: memory[index(Location(.word, cpu))]) }
 
-    /// Puts `cpu` in `mode` at the start of a run (before any transition).
+    /// Puts `cpu` in `mode` at the start of a run (before any transition): its word and
+    /// its private counter copy, as every harness starts a CPU.
     func setInitial(_ cpu: Int, mode: Mode) {
-        memory[index(Location(.word, cpu))] = CPUWord(mode: mode, counter: 0).raw
+        let cells = CPUWord.initialCells(mode)
+        memory[index(Location(.word, cpu))] = cells.word
+        memory[index(Location(.counter, cpu))] = cells.counter
+    }
+
+    /// The effects counted since the last call for `cpu` (flushes, serializations), reset.
+    func takeEffects(_ cpu: Int) -> (flushes: Int, serializations: Int) {
+        defer { flushes[cpu] = 0; serializations[cpu] = 0 }
+        return (flushes[cpu], serializations[cpu])
     }
 
     private func index(_ l: Location) -> Int { Int(l.cell.rawValue) * cpuCount + l.cpu }
@@ -76,27 +85,43 @@ final class SimPlatform: Platform {
     func switchAddressSpace(cpu: Int, toKernel: Bool, flushTLB: Bool) {
         if flushTLB {
             flushes[cpu] += 1
-            owed[cpu].remove(.kernelTLBFlush)
+            owed.ran(.kernelTLBFlush, on: cpu)
         }
     }
     func serialize(cpu: Int) {
         serializations[cpu] += 1
-        owed[cpu].remove(.syncCore)
+        owed.ran(.syncCore, on: cpu)
     }
     func runCallbacks(_ ids: UInt64, of target: Int, on runner: Int) {
         callbacksRun[runner] += ids.nonzeroBitCount
-        owed[target].remove(.callbacks)
+        owed.ran(.callbacks, on: target)
     }
     func kernelCodeBegins(cpu: Int, context: KernelContext) {
-        let due = context == .nmi ? owed[cpu].intersection(Work.nmiSafe) : owed[cpu]
-        if !due.isEmpty && violation == nil {
-            violation = "no lost work: cpu\(cpu) runs kernel code while it owes \(due)"
+        if violation == nil, let lost = owed.violationIfKernelCodeBegins(on: cpu, context: context) {
+            violation = "no lost work: " + lost
         }
     }
     func kernelCodeEnds(cpu: Int, entering: Mode) {}
     func rcuWaits(on target: Int, snapshot: UInt64) {}
     func idleBegins(cpu: Int) {}
     func onBehalf(of target: Int, by runner: Int, begins: Bool) {}
+    func callbackQueued(_ id: Int, for target: Int) {}
+    func routed(_ kind: WorkKind, to target: Int, by requester: Int, _ route: Route) {
+        if violation == nil, let wrong = route.deferralViolation(kind: kind, target: target, requester: requester) {
+            violation = "deferral is real: " + wrong
+        }
+        owed.record(route, kind: kind, target: target)
+    }
+    // The simulator decides only (`submit(..., delivery: .decideOnly)`) and schedules the
+    // interrupts itself, on simulated time: nothing is sent or waited for here.
+    func sendInterrupts(_ targets: [Int], kind: WorkKind, from requester: Int) {}
+    func waitForInterrupts(from requester: Int) {}
+    // What a kind costs on arrival is charged by the simulator (CostModel.handlerNs).
+    func interruptWork(_ kind: WorkKind, index: Int, on cpu: Int) {}
+    // Expedited grace periods complete when their interrupts are handled (Simulation).
+    func quiescentStateReported(by target: Int) -> Bool { false }
+    func reached(_ operation: CoreOperation) {}
+
     func check(_ at: Location, _ holds: (UInt64) -> Bool, _ message: @autoclosure () -> String) {
         if !holds(memory[index(at)]) && violation == nil { violation = "core assertion: " + message() }
     }

@@ -125,6 +125,8 @@ extension PolicyResult {
 public final class Simulation {
     public let config: MachineConfig
     public let policy: Policy
+    /// The policy's behaviour (its file in Policies/), looked up once.
+    let model: any PolicyModel
     let isolated: [Bool]
     let isolatedList: [Int]
     let housekeeping: [Int]
@@ -388,6 +390,7 @@ public final class Simulation {
         let list = try config.validate()
         self.config = config
         self.policy = policy
+        self.model = policy.model
         var iso = Array(repeating: false, count: config.cpus)
         for c in list.cpus { iso[c] = true }
         isolated = iso
@@ -480,49 +483,15 @@ public final class Simulation {
 
     // MARK: Requests
 
-    /// What the policy does with `kind` for target `t`, asked by `r`.
+    /// What the policy does with `kind` for target `t`, asked by `r` (one target of
+    /// `routes`; for tests).
     func deliver(_ kind: WorkKind, to t: Int, from r: Int) -> Delivery {
-        let f = core(r)
-        let word = platform.word(t)
-        if kind == .rcuExpedited {
-            return f.inExtendedQuiescentState(f.rcuSample(t)) ? .skipped : .interrupted
-        }
-        switch policy {
-        case .linux:
-            return .interrupted
-        case .ctDefer:
-            if kind == .syncCore, case .deferred = f.request(.syncCore, of: t) {
-                platform.owed[t].insert(.syncCore)
-                return .deferred
-            }
-            // The RFC's COALESCE_TLBI: isolated CPUs outside the kernel are skipped and
-            // flush unconditionally at their next entry (charged in entryWorkNs).
-            if kind == .kernelTLBFlush && config.ctDeferKernelTLB && isolated[t] && word.mode.defersWork {
-                return .skipped
-            }
-            return .interrupted
-        case .catchUp:
-            // USER or IDLE: the entry (or idle exit) flushes and serializes anyway.
-            let kernelOnly = kind == .kernelTLBFlush || kind == .syncCore
-            return isolated[t] && kernelOnly && word.mode.defersWork ? .skipped : .interrupted
-        case .hwBroadcast:
-            return kind == .kernelTLBFlush ? .hardware : .interrupted
-        case .cpuflags, .cpuflagsLazy, .cpuflagsAdaptive:
-            switch kind.workClass {
-            case .deferrable:
-                let bit = kind.bit!
-                if case .deferred = f.request(bit, of: t) {
-                    platform.owed[t].formUnion(bit)
-                    return .deferred
-                }
-                return .interrupted
-            case .onBehalf:
-                f.enqueueCallback(0, for: t)
-                return f.runOnBehalf(of: t) ? .onBehalf : .interrupted
-            case .mustInterrupt, .rcuIdleSkips:
-                return .interrupted
-            }
-        }
+        routes(kind, to: [t], from: r)[0].delivery
+    }
+
+    /// The policy's routes of `kind` from `r` to `targets` (`r` skipped).
+    func routes(_ kind: WorkKind, to targets: [Int], from r: Int) -> [(target: Int, delivery: Delivery)] {
+        model.routes(kind, to: targets, core: core(r), machine: RoutingContext(isolated: isolated, config: config))
     }
 
     /// on_each_cpu(kind) from housekeeping CPU `r` (a random one if nil) to `targets`.
@@ -537,20 +506,13 @@ public final class Simulation {
         let id = callCount
         callCount += 1
         var outstanding = 0
-        for t in targets where t != r {
-            let d = deliver(kind, to: t, from: r)
+        for (t, d) in routes(kind, to: targets, from: r) {
             deliveries[d.rawValue, default: 0] += 1
             if isolated[t] && d != .interrupted {
                 trace("\(d.rawValue): \(cause)", cpu: t, args: ["from": "cpu\(r)", "mode": "\(platform.word(t).mode)"])
             }
             switch d {
             case .interrupted:
-                // Deferral is real: a cpu_flags policy never interrupts a CPU it may
-                // defer to for deferrable work.
-                if !policy.usesContextTracking && kind.workClass == .deferrable && platform.word(t).mode.defersWork
-                    && platform.violation == nil {
-                    platform.violation = "deferral is real: cpu\(r) interrupted cpu\(t) in \(platform.word(t).mode) for \(kind.rawValue)"
-                }
                 anyIPI = true
                 if isolated[t] {
                     outstanding += 1
@@ -563,6 +525,10 @@ public final class Simulation {
             case .onBehalf:
                 // The pinner runs the drain itself, one target after another.
                 onBehalfNs += config.costs.cacheDrainNs
+            case .wokenByBit:
+                // A polling idle CPU leaves idle now (its wakeup is the bit).
+                idleExitAt[t] = now
+                schedule(now, .idleExit(t))
             case .deferred, .skipped:
                 break
             }
@@ -629,20 +595,9 @@ public final class Simulation {
         case .userTLBShootdown:
             broadcast(.userTLBFlush, to: [isolatedList[rng.below(isolatedList.count)]], cause: s.key)
         case .wakeup:
-            let t = isolatedList[rng.below(isolatedList.count)]
-            if idle[t] {
-                // Every policy wakes a polling idle CPU by a bit (set_nr_if_polling
-                // today, the WAKE bit here): the same core call.
-                let r = housekeeping[rng.below(housekeeping.count)]
-                if case .deferred = core(r).wake(t) {
-                    deliveries[Delivery.deferred.rawValue, default: 0] += 1
-                    trace("woken by bit", cpu: t, args: ["from": "cpu\(r)"])
-                    idleExitAt[t] = now
-                    schedule(now, .idleExit(t))
-                    return
-                }
-            }
-            broadcast(.reschedule, to: [t], cause: s.key)
+            // A polling idle target is woken by the WAKE bit under every policy (Linux's
+            // set_nr_if_polling), others by a reschedule IPI: the core's route.
+            broadcast(.reschedule, to: [isolatedList[rng.below(isolatedList.count)]], cause: s.key)
         case .cacheDrain:
             broadcast(.cacheDrain, to: all, cause: s.key)
         case .pageTableFree:
@@ -655,10 +610,10 @@ public final class Simulation {
     /// user mode is interrupted by the forced-quiescent-state scan.
     func normalGracePeriod() -> Double {
         let r = housekeeping[rng.below(housekeeping.count)]
-        let f = core(r)
         var latency = 0.0
-        for t in 0..<config.cpus where t != r {
-            if f.inExtendedQuiescentState(f.rcuSample(t)) { continue }
+        // The core's first half of a grace period (its fence, then a sample of every
+        // other CPU): the CPUs it must wait for.
+        for (t, _) in core(r).gracePeriodStart() {
             if !isolated[t] {
                 latency = max(latency, config.costs.housekeepingQuiescentNs)
             } else if inSyscall[t] {
@@ -676,13 +631,11 @@ public final class Simulation {
     /// The cost of the work an entry ran (deferred flushes and serializations), and the
     /// unconditional catch-up work, for `t`'s last entry.
     func entryWorkNs(_ t: Int) -> Double {
-        var ns = Double(platform.flushes[t]) * config.costs.kernelTLBFlushNs
+        let ns = Double(platform.flushes[t]) * config.costs.kernelTLBFlushNs
             + Double(platform.serializations[t]) * config.costs.syncCoreNs
         platform.flushes[t] = 0
         platform.serializations[t] = 0
-        if policy == .catchUp { ns += config.costs.kernelTLBFlushNs + config.costs.syncCoreNs }
-        if policy == .ctDefer && config.ctDeferKernelTLB { ns += config.costs.kernelTLBFlushNs }
-        return ns
+        return ns + model.unconditionalEntryWorkNs(config)
     }
 
     /// The atomics a round trip is charged: what context tracking makes, or what the
@@ -818,6 +771,8 @@ public final class Simulation {
             // In the kernel already (a syscall): the handler only, and the syscall
             // ends that much later.
             if now > syscallStretchStart[t] { trace("syscall", cpu: t, from: syscallStretchStart[t], to: now) }
+            core(t).runHandler(p.kind)
+            _ = platform.takeEffects(t)
             record(&interruptionCost, handler)
             lose(t, from: now, handler)
             let end = after(handler)
@@ -832,8 +787,11 @@ public final class Simulation {
         let before = platform.atomics[t]
         let frame = f.irqEnter()
         let entryAtomics = platform.atomics[t] - before
-        if p.kind == .cacheDrain { f.runQueuedCallbacks(of: t) }
         let work = entryWorkNs(t)
+        // The kind's own work, as the core defines it; its cost is the handler's
+        // (CostModel.handlerNs), not entry work.
+        f.runHandler(p.kind)
+        _ = platform.takeEffects(t)
         traceMode(t)
         let duration: Double
         let fromUser = !idle[t]

@@ -170,12 +170,54 @@ struct Rig {
     gp.gracePeriod()
 }
 
-@Test func requestsGatherTheTargetsToInterrupt() {
+@Test func submitRoutesEachTargetByItsWord() {
     let r = Rig()
     defer { r.p.deallocate() }
     r.cpu(1).exitToUser()
     // CPU 2 stays in KERNEL; the caller (CPU 0) is skipped.
-    #expect(r.cpu(0).request(.kernelTLBFlush, of: [0, 1, 2]) == [2])
+    let routes = r.cpu(0).submit(.kernelTLBFlush, to: [0, 1, 2])
+    #expect(routes.map(\.target) == [1, 2])
+    #expect(routes[0].route == .deferred)
+    #expect(routes[1].route == .interrupt(observed: r.p.word(2).raw))
     #expect(r.p.word(1).work == [.kernelTLBFlush])
     #expect(r.p.word(2).work == [])
+}
+
+/// Every class takes its routes, decided by the core from the target's word.
+@Test func routesFollowTheClass() {
+    let r = Rig()
+    defer { r.p.deallocate() }
+    let hk = r.cpu(0)
+    r.cpu(1).exitToUser()
+    // Must interrupt: nothing read, whatever the mode.
+    #expect(hk.route(.userTLBFlush, to: 1) == .interrupt(observed: nil))
+    // RCU: a CPU in USER is in an EQS and skipped; one in KERNEL must be interrupted.
+    #expect(hk.route(.rcuExpedited, to: 1) == .skipped)
+    if case .interrupt(let w?) = hk.route(.rcuExpedited, to: 2) { #expect(CPUWord(raw: w).mode == .kernel) } else {
+        Issue.record("a CPU in KERNEL is not skipped")
+    }
+    // A reschedule wakes a polling idle CPU by the bit, and interrupts a CPU in USER.
+    if case .interrupt = hk.route(.reschedule, to: 1) {} else { Issue.record("USER is not woken by a bit") }
+    r.cpu(2).enterIdle(polling: true)
+    #expect(hk.route(.reschedule, to: 2) == .wokenByBit)
+    #expect(r.p.word(2).work.contains(.wake))
+    // A queued callback is deferred with CALLBACKS; a cache drain is pinned and run here.
+    #expect(hk.route(.queuedCallback, to: 1, callback: 1) == .deferred)
+    #expect(r.p.word(1).work.contains(.callbacks))
+}
+
+/// The interrupt side: a kernel TLB flush arriving by IPI runs on the CR3 write, a
+/// callback runs from the queue; the word is left as it was found.
+@Test func handleInterruptRunsEachKind() {
+    let ran = ManagedAtomic<UInt64>(0)
+    let p = HardwarePlatform(cpuCount: 2) { ids, _, _ in ran.store(ids, ordering: .relaxed) }
+    defer { p.deallocate() }
+    let iso = CPUFlags(platform: p, cpu: 1), hk = CPUFlags(platform: p, cpu: 0)
+    hk.enqueueCallback(2, for: 1)  // queued while CPU 1 is in KERNEL: an IPI must run it
+    iso.exitToUser()
+    let before = p.word(1)
+    iso.handleInterrupt([.queuedCallback, .kernelTLBFlush])
+    #expect(ran.load(ordering: .relaxed) == 1 << 2)
+    #expect(p.word(1).mode == .user)
+    #expect(p.word(1).counter == before.counter + 1, "the interrupt was a non-idle stretch")
 }

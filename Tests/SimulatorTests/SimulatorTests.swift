@@ -35,6 +35,8 @@ func policyDecisions(_ policy: Policy) throws {
              (.cpuflagsLazy, .kernelTLBFlush), (.cpuflagsLazy, .syncCore), (.cpuflagsLazy, .tlbRemoveTableSync),
              (.cpuflagsAdaptive, .kernelTLBFlush), (.cpuflagsAdaptive, .syncCore), (.cpuflagsAdaptive, .tlbRemoveTableSync):
             expected = .deferred
+        case (.cpuflags, .queuedCallback), (.cpuflagsLazy, .queuedCallback), (.cpuflagsAdaptive, .queuedCallback):
+            expected = .deferred
         case (.cpuflags, .cacheDrain), (.cpuflagsLazy, .cacheDrain), (.cpuflagsAdaptive, .cacheDrain): expected = .onBehalf
         default: expected = .interrupted
         }
@@ -155,7 +157,7 @@ func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineC
     var mc = MachineConfig()
     mc.workload.isolatedSyscallsPerSec = 100
     let sim = try Simulation(config: mc, policy: .cpuflags)
-    sim.platform.owed[9] = [.kernelTLBFlush]  // owed without a bit: lost work
+    sim.platform.owed.record(.deferred, kind: .kernelTLBFlush, target: 9)  // owed without a bit: lost work
     let r = sim.run()
     #expect(r.violation?.contains("cpu9") == true)
     #expect((r.violationEvents ?? []).contains { $0.contains("cpu9") })
@@ -166,7 +168,7 @@ func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineC
 @Test func lostWorkIsCaughtOnTheFly() throws {
     let p = SimPlatform(cpuCount: 2)
     p.setInitial(1, mode: .user)
-    p.owed[1] = [.syncCore]  // owed, but no bit in the word: as if lost
+    p.owed.record(.deferred, kind: .syncCore, target: 1)  // owed, but no bit in the word: as if lost
     let f = CPUFlags(platform: p, cpu: 1)
     p.current = 1
     f.enterFromUser()
@@ -184,7 +186,7 @@ func smallMachine(_ tweak: (inout MachineConfig) -> Void = { _ in }) -> MachineC
     }
     let linux = try Simulation(config: mc, policy: .linux).run()
     let cf = try Simulation(config: mc, policy: .cpuflags).run()
-    #expect((linux.deliveries["deferred"] ?? 0) > 0, "wakeups by bit under linux too")
+    #expect((linux.deliveries["wokenByBit"] ?? 0) > 0, "wakeups by bit under linux too")
     #expect(linux.idleInterruptions > 0, "linux interrupts idle CPUs for flushes")
     // cpu_flags defers every deferrable kind to idle CPUs: the only interrupts an idle
     // CPU takes are the kinds no policy defers (a user-mm shootdown, a wakeup that found

@@ -1,0 +1,32 @@
+import CPUFlags
+
+/// Valentin Schneider's v7 series: `sync_core` for a CPU outside the kernel is deferred
+/// through the context-tracking word (CT_WORK_SYNC, set by cmpxchg while the target is
+/// not RCU-watching; modeled with the core's request on the same word). With the
+/// config's `ctDeferKernelTLB`, the RFC patches' COALESCE_TLBI too: kernel TLB flushes
+/// skip isolated CPUs outside the kernel, which flush unconditionally at every entry.
+struct ContextTrackingDefer: PolicyModel {
+    var summary: String { "v7 series: sync_core deferred through the context-tracking word" }
+    var coreConfig: Config { Config(exitPolicy: .strict) }
+    var usesContextTracking: Bool { true }
+    func routes(_ kind: WorkKind, to targets: [Int], core: CPUFlags<SimPlatform>, machine: RoutingContext)
+        -> [(target: Int, delivery: Delivery)] {
+        if routedByModeToday(kind) { return coreRoutes(kind, to: targets, core: core) }
+        return targets.filter { $0 != core.cpu }.map { t in
+            if kind == .syncCore, case .deferred = core.request(.syncCore, of: t) {
+                core.platform.owed.record(.deferred, kind: .syncCore, target: t)
+                return (t, .deferred)
+            }
+            if kind == .kernelTLBFlush && machine.config.ctDeferKernelTLB && machine.isolated[t]
+                && core.platform.word(t).mode.defersWork {
+                return (t, .skipped)
+            }
+            return (t, .interrupted)
+        }
+    }
+
+    /// COALESCE_TLBI: the flush every isolated entry makes unconditionally.
+    func unconditionalEntryWorkNs(_ config: MachineConfig) -> Double {
+        config.ctDeferKernelTLB ? config.costs.kernelTLBFlushNs : 0
+    }
+}

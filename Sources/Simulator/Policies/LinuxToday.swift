@@ -1,0 +1,16 @@
+import CPUFlags
+
+/// Linux 6.x: every `on_each_cpu` target is interrupted (kernel flushes and text
+/// patching pass no condition); RCU skips CPUs context tracking shows in an extended
+/// quiescent state, and a polling idle CPU is woken by a flag.
+struct LinuxToday: PolicyModel {
+    var summary: String { "every on_each_cpu target interrupted; RCU skips EQS CPUs" }
+    var coreConfig: Config { Config(exitPolicy: .strict) }
+    var usesContextTracking: Bool { true }
+
+    func routes(_ kind: WorkKind, to targets: [Int], core: CPUFlags<SimPlatform>, machine: RoutingContext)
+        -> [(target: Int, delivery: Delivery)] {
+        if routedByModeToday(kind) { return coreRoutes(kind, to: targets, core: core) }
+        return targets.filter { $0 != core.cpu }.map { ($0, .interrupted) }
+    }
+}
