@@ -91,7 +91,7 @@ public struct Explorer {
     }
 
     /// The outcome of trying one move.
-    enum Outcome {
+    enum StepResult {
         case next(MachineState)
         /// The move is not enabled; the reason says what the CPU waits for.
         case blocked(String)
@@ -99,7 +99,7 @@ public struct Explorer {
     }
 
     /// Applies `move` to a copy of `state` on `machine`.
-    func apply(_ move: Move, to state: MachineState, on m: Machine) -> Outcome {
+    func apply(_ move: Move, to state: MachineState, on m: Machine) -> StepResult {
         m.state = state
         switch move {
         case .drain(let c, let i):
@@ -132,7 +132,7 @@ public struct Explorer {
     }
 
     /// Runs the top frame of CPU `c` up to and including its next shared access.
-    func stepTop(_ c: Int, on m: Machine, announce: String?) -> Outcome {
+    func stepTop(_ c: Int, on m: Machine, announce: String?) -> StepResult {
         let fi = m.state.cpus[c].frames.count - 1
         let frame = m.state.cpus[c].frames[fi]
         m.cpu = c

@@ -33,7 +33,7 @@ public struct Violation: Error, Hashable, Sendable, Codable, CustomStringConvert
 }
 
 /// One recorded event of a traced execution (for counterexamples).
-public struct Event: Hashable, Sendable, Codable {
+public struct TimelineEvent: Hashable, Sendable, Codable {
     public var step: Int
     public var cpu: Int
     public var frame: String
@@ -75,7 +75,7 @@ final class Machine: Platform {
 
     // Tracing, for counterexamples only.
     var tracing = false
-    var events: [Event] = []
+    var events: [TimelineEvent] = []
     var stepNumber = 0
 
     var cpuCount: Int { scenario.cpuCount }
@@ -97,7 +97,7 @@ final class Machine: Platform {
             let a = Int(e.address)
             return "\(map.name(a))=\(map.render(a, e.value))\(e.release ? "(rel)" : "")"
         }
-        events.append(Event(step: stepNumber, cpu: cpu, frame: frameName, op: opName, action: action(), storeBuffer: sb))
+        events.append(TimelineEvent(step: stepNumber, cpu: cpu, frame: frameName, op: opName, action: action(), storeBuffer: sb))
     }
 
     /// The scheduling point: answer from the replay log, or perform `body` live (once

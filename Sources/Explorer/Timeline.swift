@@ -10,7 +10,7 @@ public struct Counterexample: Sendable, Codable {
     /// The explorer's choices, in order.
     public var moves: [String]
     /// What each choice did.
-    public var events: [Event]
+    public var events: [TimelineEvent]
 
     /// The counterexample as a per-CPU timeline: one column per CPU, one row per event,
     /// store-buffer contents after each event under TSO/PSO.
