@@ -22,8 +22,8 @@ public struct Report: Sendable, Codable {
     /// at another invariant's violation, or at a limit, before it was exhaustive).
     public var invariants: [String: String] = [:]
     public var counterexample: Counterexample?
-    /// The core's operations this run reached (`Platform.reached`), sorted.
-    public var operationsReached: [CoreOperation] = []
+    /// The core's operations this run reached (`Platform.reached`), by name.
+    public var operationsReached: [String] = []
 
     public var passed: Bool { violation == nil && incomplete == nil }
     public var statesPerSecond: Double { seconds > 0 ? Double(states) / seconds : 0 }
@@ -290,7 +290,7 @@ public struct Explorer {
             r.depth = depth
             r.seconds = (ContinuousClock.now - start).seconds
             r.invariants = Report.verdicts(violation: v, incomplete: r.incomplete)
-            r.operationsReached = m.operationsReached.sorted { $0.rawValue < $1.rawValue }
+            r.operationsReached = CoreOperation.allCases.filter { m.operationsReached & $0.bit != 0 }.map(\.name)
             if let v {
                 r.violation = v
                 var path: [Move] = []

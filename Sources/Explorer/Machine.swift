@@ -71,7 +71,7 @@ final class Machine: Platform {
 
     /// The core's operations the runs of this machine reached (kept across states: it
     /// is not part of any state).
-    var operationsReached: Set<CoreOperation> = []
+    var operationsReached: UInt32 = 0
 
     // Tracing, for counterexamples only.
     var tracing = false
@@ -130,65 +130,39 @@ final class Machine: Platform {
         .violation(Violation(invariant: invariant, message: message))
     }
 
-    // MARK: Memory under the model
+    // MARK: Memory under the model (Memory/: one file per model)
 
-    /// This CPU's view: its newest buffered store to `a` (store-to-load forwarding),
-    /// else memory.
-    func read(_ a: Int) -> UInt64 {
-        if model != .sc {
-            for e in state.buffers[cpu].reversed() where Int(e.address) == a { return e.value }
+    /// This CPU's view of address `a`.
+    @inline(__always) func read(_ a: Int) -> UInt64 {
+        switch model {
+        case .sc: return SequentialConsistency.read(&state, cpu: cpu, a)
+        case .tso: return TotalStoreOrder.read(&state, cpu: cpu, a)
+        case .pso: return PartialStoreOrder.read(&state, cpu: cpu, a)
         }
-        return state.memory[a]
     }
 
-    func apply(_ e: BufferedStore) { state.apply(e) }
-
-    func drainAll() {
-        for e in state.buffers[cpu] { apply(e) }
-        state.buffers[cpu].removeAll()
-    }
+    /// Drains this CPU's buffer (the same in every model).
+    func drainAll() { SequentialConsistency.drainAll(&state, cpu: cpu) }
 
     func write(_ a: Int, _ v: UInt64, release: Bool, seqCst: Bool) throws(Suspend) {
         let e = BufferedStore(address: Int32(a), value: v, release: release)
-        if model == .sc {
-            apply(e)
-            return
+        let max = limits.storeBufferDepthMax
+        switch model {
+        case .sc: try SequentialConsistency.write(&state, cpu: cpu, e, seqCst: seqCst, bufferMax: max)
+        case .tso: try TotalStoreOrder.write(&state, cpu: cpu, e, seqCst: seqCst, bufferMax: max)
+        case .pso: try PartialStoreOrder.write(&state, cpu: cpu, e, seqCst: seqCst, bufferMax: max)
         }
-        if seqCst {
-            drainAll()
-            apply(e)
-            return
-        }
-        if state.buffers[cpu].count >= limits.storeBufferDepthMax {
-            throw .blocked("store buffer full (\(limits.storeBufferDepthMax) entries)")
-        }
-        state.buffers[cpu].append(e)
     }
 
-    func rmw(_ a: Int, _ f: (UInt64) -> UInt64) -> UInt64 {
-        drainAll()
-        let old = state.memory[a]
-        state.memory[a] = f(old)
-        return old
-    }
+    /// A read-modify-write (the same in every model: drain, then one step on memory).
+    func rmw(_ a: Int, _ f: (UInt64) -> UInt64) -> UInt64 { SequentialConsistency.rmw(&state, cpu: cpu, a, f) }
 
     /// Entries of `c`'s store buffer that may drain now.
     func drainable(_ c: Int) -> [Int] {
-        let b = state.buffers[c]
-        if b.isEmpty { return [] }
         switch model {
-        case .sc: return []
-        case .tso: return [0]
-        case .pso:
-            var out: [Int] = []
-            for i in b.indices {
-                // A release store drains only when oldest; no store passes an older
-                // store to the same address or an older release store.
-                if b[i].release && i != 0 { continue }
-                let blocked = b[..<i].contains { $0.address == b[i].address || $0.release }
-                if !blocked { out.append(i) }
-            }
-            return out
+        case .sc: return SequentialConsistency.drainable(&state, cpu: c)
+        case .tso: return TotalStoreOrder.drainable(&state, cpu: c)
+        case .pso: return PartialStoreOrder.drainable(&state, cpu: c)
         }
     }
 
@@ -497,7 +471,7 @@ final class Machine: Platform {
 
     func quiescentStateReported(by target: Int) -> Bool { state.cpus[target].qsReported }
 
-    func reached(_ operation: CoreOperation) { operationsReached.insert(operation) }
+    @inline(__always) func reached(_ operation: CoreOperation) { operationsReached |= operation.bit }
 
     func check(_ at: Location, _ holds: (UInt64) -> Bool, _ message: @autoclosure () -> String) throws(Suspend) {
         // Only in the step that runs this point live: on replay the memory has moved on.
