@@ -22,10 +22,7 @@ extension Machine {
         case .runText:
             try ghostPoint("execute patchable text") { () throws(Suspend) in
                 try checkPinExclusion(c)
-                let seen = state.cpus[c].textSeen
-                if seen < state.ghost.textCompleted {
-                    throw fail(.noStaleText, "cpu\(c) executes text v\(seen) after the patch to v\(state.ghost.textCompleted) completed")
-                }
+                try checkNoStaleText(c)
             }
         case .enterIdle(let polling):
             try f.enterIdle(polling: polling)
@@ -82,17 +79,13 @@ extension Machine {
             try f.gracePeriod(expedited: scenario.expeditedRCU)
             try ghost { () throws(Suspend) in state.ghost.gpWaitingOn = -1 }
             try ghostPoint("grace period ends") { () throws(Suspend) in
-                for (i, cpu) in state.cpus.enumerated() where cpu.reader.contains(1) {
-                    throw fail(.rcuSafety, "grace period ended while cpu\(i) is still in a reader that began before it")
-                }
+                try checkNoReaderOutlivesGracePeriod()
             }
             // (1a): what readers of object 0 wrote before their CPUs went quiescent is
             // visible to the code after the grace period.
             let field = try loadAddress(map.objectField(0))
             try ghost { () throws(Suspend) in
-                if state.ghost.written & 1 != 0 && field == 0 {
-                    throw fail(.rcuSafety, "a reader's write to object 0 is not visible after the grace period (requirement 1a)")
-                }
+                try checkReadersWritesVisible(field: field)
                 state.ghost.freed |= 1
                 trace("free object 0")
             }
@@ -102,9 +95,7 @@ extension Machine {
     func kernelAccessOp(_ c: Int) throws(Suspend) {
         try ghostPoint("kernel access (vmalloc page)") { () throws(Suspend) in
             if !state.cpus[c].inNMI {
-                if state.cpus[c].context != .kernel {
-                    throw fail(.noStaleTranslation, "cpu\(c) accesses kernel memory outside kernel mode (\(state.cpus[c].context))")
-                }
+                try checkKernelAccessInKernelMode(c)
                 try checkPinExclusion(c)
             }
             try kernelDataAccess(c)
@@ -118,9 +109,7 @@ extension Machine {
         }
         let p = Int(try loadAddress(map.rcuPointer))
         try ghostPoint("use object \(p)") { () throws(Suspend) in
-            if state.ghost.freed & (1 << UInt8(p)) != 0 {
-                throw fail(.rcuSafety, "cpu\(c) uses object \(p) after a grace period freed it")
-            }
+            try checkNoUseAfterFree(c, object: p)
         }
         if write {
             try storeAddress(map.objectField(p), 1, release: false)

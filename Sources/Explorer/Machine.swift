@@ -343,16 +343,8 @@ final class Machine: Platform {
 
     func runCallbacks(_ ids: UInt64, of target: Int, on runner: Int) throws(Suspend) {
         try ghost { () throws(Suspend) in
-            let g = state.ghost
-            if ids & ~g.queued[target] != 0 {
-                throw fail(.noLostWork, "cpu\(runner) ran callbacks 0b\(String(ids, radix: 2)) never queued for cpu\(target)")
-            }
-            if ids & g.ran[target] != 0 {
-                throw fail(.noLostWork, "cpu\(runner) ran callback(s) 0b\(String(ids & g.ran[target], radix: 2)) of cpu\(target) a second time")
-            }
-            if runner != target && state.ghost.onBehalf[target] != Int8(runner + 1) {
-                throw fail(.pinExclusion, "cpu\(runner) ran cpu\(target)'s callbacks without holding it pinned")
-            }
+            try checkCallbacksRunOnce(ids, of: target, on: runner)
+            try checkCallbacksRunnerHoldsPin(of: target, on: runner)
             state.ghost.ran[target] |= ids
             if state.ghost.ran[target] == state.ghost.queued[target] {
                 state.ghost.owed.ran(.callbacks, on: target)
@@ -363,9 +355,7 @@ final class Machine: Platform {
 
     func kernelCodeBegins(cpu c: Int, context: KernelContext) throws(Suspend) {
         try ghostPoint(context == .nmi ? "NMI kernel code begins" : "kernel code begins (touches kernel stack)") { () throws(Suspend) in
-            if let lost = state.ghost.owed.violationIfKernelCodeBegins(on: c, context: context) {
-                throw fail(.noLostWork, lost)
-            }
+            try checkNoLostWork(kernelCodeOn: c, context: context)
             if context != .nmi {
                 state.cpus[c].context = .kernel
                 try checkPinExclusion(c)
@@ -400,9 +390,7 @@ final class Machine: Platform {
     func onBehalf(of target: Int, by runner: Int, begins: Bool) throws(Suspend) {
         try ghost { () throws(Suspend) in
             if begins {
-                if state.cpus[target].context == .kernel {
-                    throw fail(.pinExclusion, "cpu\(runner) starts work on behalf of cpu\(target), which is running kernel code")
-                }
+                try checkOnBehalfMayBegin(for: target, by: runner)
                 state.ghost.onBehalf[target] = Int8(runner + 1)
                 trace("on-behalf work for cpu\(target) begins")
             } else {
@@ -420,9 +408,7 @@ final class Machine: Platform {
 
     func routed(_ kind: WorkKind, to target: Int, by requester: Int, _ route: Route) throws(Suspend) {
         try ghost { () throws(Suspend) in
-            if let wrong = route.deferralViolation(kind: kind, target: target, requester: requester) {
-                throw fail(.deferralIsReal, wrong)
-            }
+            try checkDeferralIsReal(route, kind: kind, target: target, requester: requester)
             state.ghost.owed.record(route, kind: kind, target: target)
             if case .deferred = route { trace("\(kind.rawValue) deferred to cpu\(target)") }
         }
@@ -476,34 +462,11 @@ final class Machine: Platform {
     func check(_ at: Location, _ holds: (UInt64) -> Bool, _ message: @autoclosure () -> String) throws(Suspend) {
         // Only in the step that runs this point live: on replay the memory has moved on.
         try ghost { () throws(Suspend) in
-            if !holds(read(map.address(at))) { throw fail(.coreAssertion, message()) }
+            try checkCoreAssertion(holds(read(map.address(at))), message())
         }
     }
 
     func limitExceeded(_ message: String) throws(Suspend) -> Never {
         throw fail(.progress, message)
-    }
-
-    // MARK: Ghost checks shared by ops
-
-    func checkPinExclusion(_ c: Int) throws(Suspend) {
-        let p = state.ghost.onBehalf[c]
-        if p != 0 && !state.cpus[c].inNMI {
-            throw fail(.pinExclusion, "cpu\(c) runs kernel code while cpu\(p - 1) works on its behalf")
-        }
-    }
-
-    /// A kernel access through the TLB to the page whose PTE the housekeeping CPU changes.
-    func kernelDataAccess(_ c: Int) throws(Suspend) {
-        if scenario.pti && state.cpus[c].userCR3 {
-            throw fail(.noStaleTranslation, "cpu\(c) touched kernel memory with the user CR3 loaded: page fault (detected)")
-        }
-        if state.cpus[c].tlb < 0 {
-            state.cpus[c].tlb = Int8(read(map.pte))
-        }
-        let v = state.cpus[c].tlb
-        if v < state.ghost.flushCompleted {
-            throw fail(.noStaleTranslation, "cpu\(c) used translation v\(v) after the flush of v\(state.ghost.flushCompleted) completed")
-        }
     }
 }
