@@ -16,9 +16,9 @@ import Atomics
 public struct CPUFlags<P: Platform> {
     public let platform: P
     public let cpu: Int
-    public let config: Config
+    public let config: ProtocolConfig
 
-    @inlinable public init(platform: P, cpu: Int, config: Config = Config()) {
+    @inlinable public init(platform: P, cpu: Int, config: ProtocolConfig = ProtocolConfig()) {
         precondition(cpu >= 0 && cpu < platform.cpuCount, "cpu \(cpu) out of range")
         assert(CPUWord.layoutIsTiled)
         self.platform = platform

@@ -108,7 +108,7 @@ public struct Scenario: Hashable, Sendable {
     /// Mode each CPU starts in (KERNEL, USER, INDETERMINATE or IDLE).
     public var start: [Mode]
     public var pti: Bool
-    public var config: Config
+    public var config: ProtocolConfig
     /// NMIs and timer IRQs each CPU may receive, anywhere they are allowed.
     public var nmis: [Int]
     public var irqs: [Int]
@@ -127,7 +127,7 @@ public struct Scenario: Hashable, Sendable {
 
     public init(
         name: String, summary: String, programs: [[Op]], start: [Mode], pti: Bool = true,
-        config: Config = Config(), nmis: [Int]? = nil, irqs: [Int]? = nil,
+        config: ProtocolConfig = ProtocolConfig(), nmis: [Int]? = nil, irqs: [Int]? = nil,
         nmiBody: NMIBody = .kernelAccess, covers: [Int], expeditedRCU: Bool = false, litmusForbidden: [Int]? = nil
     ) {
         self.expeditedRCU = expeditedRCU
@@ -219,7 +219,7 @@ extension Scenario {
             summary: "INDETERMINATE isolated CPU under the adaptive policy: IPIs, then promotion to USER",
             programs: [[.flushKernelTLB, .patchText],
                        [.enterFromUser, .kernelAccess, .exitToUser, .enterFromUser, .runText, .kernelAccess]],
-            start: [.kernel, .indeterminate], config: Config(exitPolicy: .adaptive), covers: [2, 5, 7]),
+            start: [.kernel, .indeterminate], config: ProtocolConfig(exitPolicy: .adaptive), covers: [2, 5, 7]),
         Scenario(
             name: "idle-wake",
             summary: "polling idle woken by a bit, with a flush deferred to idle exit and a timer IRQ in idle",
@@ -252,7 +252,7 @@ extension Scenario {
             name: "pin-dekker",
             summary: "the thread's pin sketch completed: count, full fence, mode check; entry checks the count",
             programs: [[.runOnBehalf(target: 1, id: 0)], isolatedRoundTrip],
-            start: [.kernel, .user], config: Config(pinProtocol: .countThenCheck), covers: [11]),
+            start: [.kernel, .user], config: ProtocolConfig(pinProtocol: .countThenCheck), covers: [11]),
         Scenario(
             name: "rcu",
             summary: "grace period against readers before and after a user round trip",
@@ -273,7 +273,7 @@ extension Scenario {
             name: "rcu-lazy",
             summary: "expedited grace period against a reader on a lazy (INDETERMINATE) CPU, whose entry has no barrier",
             programs: [[.synchronizeRCU], [.enterFromUser, .rcuReader(write: false), .exitToUser]],
-            start: [.kernel, .indeterminate], config: Config(exitPolicy: .lazy), covers: [2, 7, 8],
+            start: [.kernel, .indeterminate], config: ProtocolConfig(exitPolicy: .lazy), covers: [2, 7, 8],
             expeditedRCU: true),
         Scenario(
             name: "three-cpus",
@@ -300,7 +300,7 @@ extension Scenario {
             summary: "adaptive promotion by an IPI, lost at a context switch: the next user stretch is lazy again",
             programs: [[.flushKernelTLB, .flushKernelTLB],
                        [.enterFromUser, .kernelAccess, .contextSwitch, .exitToUser, .enterFromUser, .kernelAccess]],
-            start: [.kernel, .indeterminate], config: Config(exitPolicy: .adaptive), covers: [7]),
+            start: [.kernel, .indeterminate], config: ProtocolConfig(exitPolicy: .adaptive), covers: [7]),
     ]
 
     public static func named(_ name: String) -> Scenario? { standard.first { $0.name == name } }

@@ -26,7 +26,7 @@ import Testing
 /// A machine of real atomics driven from one thread: the transitions' effects.
 struct Rig {
     let p = HardwarePlatform(cpuCount: 3)
-    func cpu(_ c: Int, _ config: Config = Config()) -> CPUFlags<HardwarePlatform> { CPUFlags(platform: p, cpu: c, config: config) }
+    func cpu(_ c: Int, _ config: ProtocolConfig = ProtocolConfig()) -> CPUFlags<HardwarePlatform> { CPUFlags(platform: p, cpu: c, config: config) }
 }
 
 @Test func roundTripDefersAndPicksUpWork() {
@@ -54,7 +54,7 @@ struct Rig {
 @Test func lazyExitInterruptsAndKeepsCounter() {
     let r = Rig()
     defer { r.p.deallocate() }
-    let iso = r.cpu(1, Config(exitPolicy: .lazy)), hk = r.cpu(0)
+    let iso = r.cpu(1, ProtocolConfig(exitPolicy: .lazy)), hk = r.cpu(0)
     iso.exitToUser()
     #expect(r.p.word(1).mode == .indeterminate)
     #expect(r.p.word(1).counter == 0)
@@ -66,7 +66,7 @@ struct Rig {
 @Test func adaptivePromotesAfterAnIPI() {
     let r = Rig()
     defer { r.p.deallocate() }
-    let iso = r.cpu(1, Config(exitPolicy: .adaptive))
+    let iso = r.cpu(1, ProtocolConfig(exitPolicy: .adaptive))
     iso.exitToUser()
     let frame = iso.irqEnter()
     #expect(frame.interrupted == .indeterminate)
@@ -83,7 +83,7 @@ struct Rig {
     iso.contextSwitch()
     iso.exitToUser()
     #expect(r.p.word(1).mode == .indeterminate, "a context switch ends the promotion")
-    let lazy = r.cpu(2, Config(exitPolicy: .lazy))
+    let lazy = r.cpu(2, ProtocolConfig(exitPolicy: .lazy))
     lazy.exitToUser()
     let f3 = lazy.irqEnter()
     lazy.irqExit(f3, wasIPI: true)
@@ -93,7 +93,7 @@ struct Rig {
 @Test func explicitRequestForUser() {
     let r = Rig()
     defer { r.p.deallocate() }
-    let lazy = r.cpu(1, Config(exitPolicy: .lazy))
+    let lazy = r.cpu(1, ProtocolConfig(exitPolicy: .lazy))
     lazy.exitToUser(forceUser: true)
     #expect(r.p.word(1).mode == .user)
     if case .interrupt = r.cpu(0).request(.syncCore, of: 1) { Issue.record("USER must defer") }
@@ -162,7 +162,7 @@ struct Rig {
     #expect(gp.stoppedSince(snap, now: gp.rcuSample(1)), "in an EQS now")
     _ = iso.exitIdle()
     #expect(gp.stoppedSince(snap, now: gp.rcuSample(1)), "flipped through idle: credited (3)")
-    let noCounter = r.cpu(0, Config(mutations: .noRCUCounter))
+    let noCounter = r.cpu(0, ProtocolConfig(mutations: .noRCUCounter))
     #expect(!noCounter.stoppedSince(snap, now: noCounter.rcuSample(1)), "the mutant misses the flip")
     // A grace period with every other CPU in an EQS returns at once.
     iso.exitToUser()

@@ -9,7 +9,7 @@ import CPUFlags
 
 /// The core's round trip, `exitToUser()` then `enterFromUser()`, under `config`.
 @inline(__always)
-func coreRoundTrips(_ platform: HardwarePlatform, _ config: Config, count: Int) -> UInt32 {
+func coreRoundTrips(_ platform: HardwarePlatform, _ config: ProtocolConfig, count: Int) -> UInt32 {
     let f = CPUFlags(platform: platform, cpu: 0, config: config)
     var owed: UInt32 = 0
     for _ in 0..<count {
@@ -23,13 +23,13 @@ func coreRoundTrips(_ platform: HardwarePlatform, _ config: Config, count: Int) 
 /// `platform`'s CPU 0 must be in KERNEL. Its own function for callgrind's toggle.
 @inline(never)
 public func coreStrictRoundTrips(_ platform: HardwarePlatform, count: Int) -> UInt32 {
-    coreRoundTrips(platform, Config(exitPolicy: .strict), count: count)
+    coreRoundTrips(platform, ProtocolConfig(exitPolicy: .strict), count: count)
 }
 
 /// Lazy policy: a release store of INDETERMINATE, then a relaxed store of KERNEL.
 @inline(never)
 public func coreLazyRoundTrips(_ platform: HardwarePlatform, count: Int) -> UInt32 {
-    coreRoundTrips(platform, Config(exitPolicy: .lazy), count: count)
+    coreRoundTrips(platform, ProtocolConfig(exitPolicy: .lazy), count: count)
 }
 
 /// What a hand-written kernel does for a strict round trip: one release store of a USER

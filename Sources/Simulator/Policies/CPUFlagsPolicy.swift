@@ -14,7 +14,7 @@ struct CPUFlagsPolicy: PolicyModel {
         case .adaptive: return "INDETERMINATE, promoted to USER after an IPI hits user mode"
         }
     }
-    var coreConfig: Config { Config(exitPolicy: exitPolicy) }
+    var coreConfig: ProtocolConfig { ProtocolConfig(exitPolicy: exitPolicy) }
     var usesContextTracking: Bool { false }
 
     func routes(_ kind: WorkKind, to targets: [Int], core: CPUFlags<SimPlatform>, machine: RoutingContext)

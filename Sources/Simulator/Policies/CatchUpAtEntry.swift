@@ -5,7 +5,7 @@ import CPUFlags
 /// skip isolated CPUs outside the kernel.
 struct CatchUpAtEntry: PolicyModel {
     var summary: String { "v8 RFC: unconditional flush + serialize at every isolated entry" }
-    var coreConfig: Config { Config(exitPolicy: .strict) }
+    var coreConfig: ProtocolConfig { ProtocolConfig(exitPolicy: .strict) }
     var usesContextTracking: Bool { true }
 
     func routes(_ kind: WorkKind, to targets: [Int], core: CPUFlags<SimPlatform>, machine: RoutingContext)

@@ -7,7 +7,7 @@ import CPUFlags
 /// skip isolated CPUs outside the kernel, which flush unconditionally at every entry.
 struct ContextTrackingDefer: PolicyModel {
     var summary: String { "v7 series: sync_core deferred through the context-tracking word" }
-    var coreConfig: Config { Config(exitPolicy: .strict) }
+    var coreConfig: ProtocolConfig { ProtocolConfig(exitPolicy: .strict) }
     var usesContextTracking: Bool { true }
     func routes(_ kind: WorkKind, to targets: [Int], core: CPUFlags<SimPlatform>, machine: RoutingContext)
         -> [(target: Int, delivery: Delivery)] {

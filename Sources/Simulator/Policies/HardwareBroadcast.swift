@@ -5,7 +5,7 @@ import CPUFlags
 /// still interrupt.
 struct HardwareBroadcast: PolicyModel {
     var summary: String { "remote TLB invalidation in hardware; sync_core still by interrupt" }
-    var coreConfig: Config { Config(exitPolicy: .strict) }
+    var coreConfig: ProtocolConfig { ProtocolConfig(exitPolicy: .strict) }
     var usesContextTracking: Bool { true }
 
     func routes(_ kind: WorkKind, to targets: [Int], core: CPUFlags<SimPlatform>, machine: RoutingContext)

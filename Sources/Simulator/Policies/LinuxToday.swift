@@ -5,7 +5,7 @@ import CPUFlags
 /// quiescent state, and a polling idle CPU is woken by a flag.
 struct LinuxToday: PolicyModel {
     var summary: String { "every on_each_cpu target interrupted; RCU skips EQS CPUs" }
-    var coreConfig: Config { Config(exitPolicy: .strict) }
+    var coreConfig: ProtocolConfig { ProtocolConfig(exitPolicy: .strict) }
     var usesContextTracking: Bool { true }
 
     func routes(_ kind: WorkKind, to targets: [Int], core: CPUFlags<SimPlatform>, machine: RoutingContext)

@@ -29,7 +29,7 @@ public enum Policy: String, CaseIterable, Codable, Hashable, Sendable {
     }
 
     /// The core's configuration for the isolated CPUs.
-    var config: Config { model.coreConfig }
+    var config: ProtocolConfig { model.coreConfig }
 
     /// True for the policies built on context tracking (their transitions cost
     /// `contextTrackingAtomicsPerRoundTrip`, a model input); the others are charged the
@@ -49,7 +49,7 @@ public enum Policy: String, CaseIterable, Codable, Hashable, Sendable {
 protocol PolicyModel {
     var summary: String { get }
     /// The core's configuration for the isolated CPUs.
-    var coreConfig: Config { get }
+    var coreConfig: ProtocolConfig { get }
     var usesContextTracking: Bool { get }
     /// The delivery of `kind` to each of `targets` (the requester `core.cpu` skipped),
     /// in order. `machine` says which CPUs are isolated.

@@ -83,7 +83,7 @@ public struct Mutations: OptionSet, Hashable, Sendable {
 }
 
 /// The protocol's configuration: values passed in, never forks of the code.
-public struct Config: Hashable, Sendable {
+public struct ProtocolConfig: Hashable, Sendable {
     public var exitPolicy: ExitPolicy
     public var pinProtocol: PinProtocol
     public var mutations: Mutations
