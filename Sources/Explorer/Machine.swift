@@ -132,12 +132,13 @@ final class Machine: Platform {
 
     // MARK: Memory under the model (Memory/: one file per model)
 
-    /// This CPU's view of address `a`.
-    @inline(__always) func read(_ a: Int) -> UInt64 {
+    /// This CPU's view of address `a`, loaded with `ordering` (plain harness loads and
+    /// ghost reads: `.relaxed`).
+    @inline(__always) func read(_ a: Int, ordering: AtomicLoadOrdering = .relaxed) -> UInt64 {
         switch model {
-        case .sc: return SequentialConsistency.read(&state, cpu: cpu, a)
-        case .tso: return TotalStoreOrder.read(&state, cpu: cpu, a)
-        case .pso: return PartialStoreOrder.read(&state, cpu: cpu, a)
+        case .sc: return SequentialConsistency.read(&state, cpu: cpu, a, ordering: ordering)
+        case .tso: return TotalStoreOrder.read(&state, cpu: cpu, a, ordering: ordering)
+        case .pso: return PartialStoreOrder.read(&state, cpu: cpu, a, ordering: ordering)
         }
     }
 
@@ -155,7 +156,9 @@ final class Machine: Platform {
     }
 
     /// A read-modify-write (the same in every model: drain, then one step on memory).
-    func rmw(_ a: Int, _ f: (UInt64) -> UInt64) -> UInt64 { SequentialConsistency.rmw(&state, cpu: cpu, a, f) }
+    func rmw(_ a: Int, ordering: AtomicUpdateOrdering, _ f: (UInt64) -> UInt64) -> UInt64 {
+        SequentialConsistency.rmw(&state, cpu: cpu, a, ordering: ordering, f)
+    }
 
     /// Entries of `c`'s store buffer that may drain now.
     func drainable(_ c: Int) -> [Int] {
@@ -211,7 +214,7 @@ final class Machine: Platform {
     func load(_ at: Location, ordering: AtomicLoadOrdering) throws(Suspend) -> UInt64 {
         let a = map.address(at)
         return try access { () throws(Suspend) -> UInt64 in
-            let v = read(a)
+            let v = read(a, ordering: ordering)
             trace("load \(at) -> \(map.render(a, v))")
             return v
         }
@@ -255,7 +258,7 @@ final class Machine: Platform {
     func exchange(_ value: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Suspend) -> UInt64 {
         let a = map.address(at)
         return try access { () throws(Suspend) -> UInt64 in
-            let old = rmw(a) { _ in value }
+            let old = rmw(a, ordering: ordering) { _ in value }
             trace("xchg \(at): \(map.render(a, old)) -> \(map.render(a, value))")
             return old
         }
@@ -266,7 +269,7 @@ final class Machine: Platform {
     ) throws(Suspend) -> (exchanged: Bool, original: UInt64) {
         let a = map.address(at)
         let old = try access { () throws(Suspend) -> UInt64 in
-            let old = rmw(a) { $0 == expected ? desired : $0 }
+            let old = rmw(a, ordering: ordering) { $0 == expected ? desired : $0 }
             if old == expected {
                 trace("cas \(at): \(map.render(a, old)) -> \(map.render(a, desired))")
             } else {
@@ -280,7 +283,7 @@ final class Machine: Platform {
     func fetchAdd(_ delta: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Suspend) -> UInt64 {
         let a = map.address(at)
         return try access { () throws(Suspend) -> UInt64 in
-            let old = rmw(a) { $0 &+ delta }
+            let old = rmw(a, ordering: ordering) { $0 &+ delta }
             trace("fetch_add \(at): \(map.render(a, old)) -> \(map.render(a, old &+ delta))")
             return old
         }
@@ -289,7 +292,7 @@ final class Machine: Platform {
     func fetchOr(_ bits: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Suspend) -> UInt64 {
         let a = map.address(at)
         return try access { () throws(Suspend) -> UInt64 in
-            let old = rmw(a) { $0 | bits }
+            let old = rmw(a, ordering: ordering) { $0 | bits }
             trace("fetch_or \(at): \(map.render(a, old)) -> \(map.render(a, old | bits))")
             return old
         }
@@ -306,7 +309,7 @@ final class Machine: Platform {
     func waitUntil(_ at: Location, ordering: AtomicLoadOrdering, _ condition: (UInt64) -> Bool) throws(Suspend) -> UInt64 {
         let a = map.address(at)
         return try access { () throws(Suspend) -> UInt64 in
-            let v = read(a)
+            let v = read(a, ordering: ordering)
             guard condition(v) else { throw .blocked("waiting on \(at) = \(map.render(a, v))") }
             trace("wait \(at) satisfied by \(map.render(a, v))")
             return v

@@ -1,14 +1,20 @@
+import Atomics
+
 /// How a CPU's accesses reach memory under one memory model: the model platform
 /// (`Machine`) calls only these for the shared cells and the harness's addresses. Each
 /// model is one file in this folder; a new model (one where loads may read older stores,
 /// say) plugs in here and in `MemoryModel.system`.
 ///
-/// Read-modify-writes and full fences are fully ordered in every model so far: they
-/// drain the CPU's store buffer first (`drainAll`), as locked instructions and `mfence`
-/// do on x86. Loads are never reordered with each other or with later stores.
+/// Every access carries its ordering, as the core gave it. The models so far ignore the
+/// orderings of loads and read-modify-writes: a load acts as an acquire (loads are
+/// never reordered with each other or with later stores) and an RMW as a full fence (it
+/// drains the CPU's store buffer first, as locked instructions do on x86). So they can
+/// show that a store needs a release or a fence, not that a load needs an acquire; a
+/// model that uses `ordering` (C11-style, where loads may read older stores) is the next
+/// one to plug in here.
 protocol MemorySystem {
-    /// What `cpu` reads at `a`.
-    static func read(_ s: inout MachineState, cpu: Int, _ a: Int) -> UInt64
+    /// What `cpu` reads at `a` with `ordering` (the harness's plain loads: `.relaxed`).
+    static func read(_ s: inout MachineState, cpu: Int, _ a: Int, ordering: AtomicLoadOrdering) -> UInt64
     /// A store by `cpu`; `seqCst` (or an SC model) makes it take effect at once.
     /// Throws `.blocked` when the store buffer is full (`bufferMax`): the move is not
     /// enabled until a drain makes room.
@@ -24,8 +30,9 @@ extension MemorySystem {
         s.buffers[cpu].removeAll()
     }
 
-    /// A read-modify-write: drains first, then reads and writes memory in one step.
-    static func rmw(_ s: inout MachineState, cpu: Int, _ a: Int, _ f: (UInt64) -> UInt64) -> UInt64 {
+    /// A read-modify-write with `ordering`: drains first, then reads and writes memory in
+    /// one step (fully ordered whatever `ordering` says, in every model so far).
+    static func rmw(_ s: inout MachineState, cpu: Int, _ a: Int, ordering: AtomicUpdateOrdering, _ f: (UInt64) -> UInt64) -> UInt64 {
         drainAll(&s, cpu: cpu)
         let old = s.memory[a]
         s.memory[a] = f(old)
@@ -39,7 +46,7 @@ extension MemorySystem {
 protocol StoreBuffered: MemorySystem {}
 
 extension StoreBuffered {
-    static func read(_ s: inout MachineState, cpu: Int, _ a: Int) -> UInt64 {
+    static func read(_ s: inout MachineState, cpu: Int, _ a: Int, ordering: AtomicLoadOrdering) -> UInt64 {
         for e in s.buffers[cpu].reversed() where Int(e.address) == a { return e.value }
         return s.memory[a]
     }

@@ -1,0 +1,131 @@
+import CPUFlags
+
+/// The machine's scheduling: which moves a state enables (a CPU's next access, a
+/// store-buffer drain, an IPI, a timer IRQ, an NMI) and what a move does to a state.
+/// The search (Explorer.swift) only walks the graph these define.
+extension Explorer {
+    func ops(_ kind: FrameKind, cpu: Int) -> Int {
+        kind == .task ? scenario.programs[cpu].count : 1
+    }
+
+    /// The outcome of trying one move.
+    enum StepResult {
+        case next(MachineState)
+        /// The move is not enabled; the reason says what the CPU waits for.
+        case blocked(String)
+        case violation(Violation)
+    }
+
+    /// Applies `move` to a copy of `state` on `machine`.
+    func apply(_ move: Move, to state: MachineState, on m: Machine) -> StepResult {
+        m.state = state
+        switch move {
+        case .drain(let c, let i):
+            let e = m.state.buffers[c].remove(at: i)
+            m.state.apply(e)
+            if m.tracing {
+                m.cpu = c
+                m.frameName = "memory"
+                m.opName = "store buffer"
+                m.trace("drain \(m.map.name(Int(e.address))) = \(m.map.render(Int(e.address), e.value)) to memory")
+            }
+            return .next(m.state)
+        case .ipi(let c):
+            let ipis = m.state.cpus[c].pendingIPIs
+            m.state.cpus[c].pendingIPIs = []
+            m.state.cpus[c].frames.append(Frame(kind: .ipi, ipis: ipis))
+            return stepTop(c, on: m, announce: "IPI arrives: \(ipis.map { $0.kind.rawValue }.joined(separator: ","))")
+        case .irq(let c):
+            m.state.cpus[c].irqsLeft -= 1
+            m.state.cpus[c].frames.append(Frame(kind: .irq))
+            return stepTop(c, on: m, announce: "timer IRQ arrives")
+        case .nmi(let c):
+            m.state.cpus[c].nmisLeft -= 1
+            m.state.cpus[c].inNMI = true
+            m.state.cpus[c].frames.append(Frame(kind: .nmi, savedUserCR3: m.state.cpus[c].userCR3))
+            return stepTop(c, on: m, announce: "NMI arrives")
+        case .step(let c):
+            return stepTop(c, on: m, announce: nil)
+        }
+    }
+
+    /// Runs the top frame of CPU `c` up to and including its next shared access.
+    func stepTop(_ c: Int, on m: Machine, announce: String?) -> StepResult {
+        let fi = m.state.cpus[c].frames.count - 1
+        let frame = m.state.cpus[c].frames[fi]
+        m.cpu = c
+        m.replay = frame.replay
+        m.position = 0
+        m.performedLive = false
+        m.recorded = frame.replay
+        m.suspendedInterruptible = false
+        m.frameName = "\(frame.kind)"
+        var regs = frame.regs
+        let op: Op? = frame.kind == .task ? scenario.programs[c][Int(frame.pc)] : nil
+        m.attemptingInterruptible = op?.irqsOn ?? false
+        m.opName = op?.description ?? {
+            switch frame.kind {
+            case .ipi: return "ipi_handler"
+            case .irq: return "timer_handler"
+            case .nmi: return "nmi_handler(\(scenario.nmiBody.rawValue))"
+            case .task: return ""
+            }
+        }()
+        if let a = announce { m.trace(a) }
+        do throws(Suspend) {
+            switch frame.kind {
+            case .task: try m.run(op!, on: c, regs: &regs)
+            case .ipi: try m.ipiHandler(on: c, ipis: frame.ipis)
+            case .irq: try m.timerHandler(on: c)
+            case .nmi: try m.nmiHandler(on: c)
+            }
+            // The op ran to completion.
+            var f = m.state.cpus[c].frames[fi]
+            f.pc += 1
+            f.replay = []
+            f.interruptible = false
+            f.regs = regs
+            if f.kind != .task && Int(f.pc) >= ops(f.kind, cpu: c) {
+                m.state.cpus[c].frames.removeLast()
+                if f.kind == .nmi {
+                    // Paranoid NMI exit: back to the CR3 the NMI entry found.
+                    m.state.cpus[c].inNMI = false
+                    if scenario.pti { m.state.cpus[c].userCR3 = f.savedUserCR3 }
+                }
+            } else {
+                m.state.cpus[c].frames[fi] = f
+            }
+            return .next(m.state)
+        } catch {
+            switch error {
+            case .yield:
+                m.state.cpus[c].frames[fi].replay = m.recorded
+                m.state.cpus[c].frames[fi].interruptible = m.suspendedInterruptible
+                return .next(m.state)
+            case .blocked(let why):
+                return .blocked(why)
+            case .violation(let v):
+                return .violation(v)
+            }
+        }
+    }
+
+    /// Every move that might be enabled at `s` (blocked ones are found by trying).
+    func candidateMoves(_ s: MachineState, on m: Machine) -> [Move] {
+        var moves: [Move] = []
+        for c in 0..<scenario.cpuCount {
+            let cpu = s.cpus[c]
+            let top = cpu.frames[cpu.frames.count - 1]
+            let running = Int(top.pc) < ops(top.kind, cpu: c)
+            if running { moves.append(.step(c)) }
+            m.state = s
+            for i in m.drainable(c) { moves.append(.drain(cpu: c, index: i)) }
+            // IRQs and IPIs: between ops of the task frame (IRQs on), not in an NMI.
+            let atBoundary = top.kind == .task && (top.replay.isEmpty || top.interruptible) && !cpu.inNMI
+            if atBoundary && !cpu.pendingIPIs.isEmpty { moves.append(.ipi(c)) }
+            if atBoundary && cpu.irqsLeft > 0 { moves.append(.irq(c)) }
+            if cpu.nmisLeft > 0 && !cpu.inNMI { moves.append(.nmi(c)) }
+        }
+        return moves
+    }
+}
