@@ -21,4 +21,9 @@ struct CPUFlagsPolicy: PolicyModel {
         -> [(target: Int, delivery: Delivery)] {
         coreRoutes(kind, to: targets, core: core)
     }
+
+    func route(_ kind: WorkKind, to target: Int, core: CPUFlags<SimPlatform>, machine: RoutingContext) -> Delivery {
+        // Every route is the core's; one target at a time is the same call.
+        coreRoutes(kind, to: [target], core: core)[0].delivery
+    }
 }

@@ -8,14 +8,10 @@ struct CatchUpAtEntry: PolicyModel {
     var coreConfig: ProtocolConfig { ProtocolConfig(exitPolicy: .strict) }
     var usesContextTracking: Bool { true }
 
-    func routes(_ kind: WorkKind, to targets: [Int], core: CPUFlags<SimPlatform>, machine: RoutingContext)
-        -> [(target: Int, delivery: Delivery)] {
-        if routedByModeToday(kind) { return coreRoutes(kind, to: targets, core: core) }
+    func route(_ kind: WorkKind, to t: Int, core: CPUFlags<SimPlatform>, machine: RoutingContext) -> Delivery {
+        // USER or IDLE: the entry (or idle exit) flushes and serializes anyway.
         let kernelOnly = kind == .kernelTLBFlush || kind == .syncCore
-        return targets.filter { $0 != core.cpu }.map { t in
-            // USER or IDLE: the entry (or idle exit) flushes and serializes anyway.
-            (t, machine.isolated[t] && kernelOnly && core.platform.word(t).mode.defersWork ? .skipped : .interrupted)
-        }
+        return machine.isolated[t] && kernelOnly && core.platform.word(t).mode.defersWork ? .skipped : .interrupted
     }
 
     func unconditionalEntryWorkNs(_ config: MachineConfig) -> Double { config.costs.kernelTLBFlushNs + config.costs.syncCoreNs }

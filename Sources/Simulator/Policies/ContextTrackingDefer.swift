@@ -9,20 +9,16 @@ struct ContextTrackingDefer: PolicyModel {
     var summary: String { "v7 series: sync_core deferred through the context-tracking word" }
     var coreConfig: ProtocolConfig { ProtocolConfig(exitPolicy: .strict) }
     var usesContextTracking: Bool { true }
-    func routes(_ kind: WorkKind, to targets: [Int], core: CPUFlags<SimPlatform>, machine: RoutingContext)
-        -> [(target: Int, delivery: Delivery)] {
-        if routedByModeToday(kind) { return coreRoutes(kind, to: targets, core: core) }
-        return targets.filter { $0 != core.cpu }.map { t in
-            if kind == .syncCore, case .deferred = core.request(.syncCore, of: t) {
-                core.platform.owed.record(.deferred, kind: .syncCore, target: t)
-                return (t, .deferred)
-            }
-            if kind == .kernelTLBFlush && machine.config.ctDeferKernelTLB && machine.isolated[t]
-                && core.platform.word(t).mode.defersWork {
-                return (t, .skipped)
-            }
-            return (t, .interrupted)
+    func route(_ kind: WorkKind, to t: Int, core: CPUFlags<SimPlatform>, machine: RoutingContext) -> Delivery {
+        if kind == .syncCore, case .deferred = core.request(.syncCore, of: t) {
+            core.platform.owed.record(.deferred, kind: .syncCore, target: t)
+            return .deferred
         }
+        if kind == .kernelTLBFlush && machine.config.ctDeferKernelTLB && machine.isolated[t]
+            && core.platform.word(t).mode.defersWork {
+            return .skipped
+        }
+        return .interrupted
     }
 
     /// COALESCE_TLBI: the flush every isolated entry makes unconditionally.

@@ -8,9 +8,7 @@ struct HardwareBroadcast: PolicyModel {
     var coreConfig: ProtocolConfig { ProtocolConfig(exitPolicy: .strict) }
     var usesContextTracking: Bool { true }
 
-    func routes(_ kind: WorkKind, to targets: [Int], core: CPUFlags<SimPlatform>, machine: RoutingContext)
-        -> [(target: Int, delivery: Delivery)] {
-        if routedByModeToday(kind) { return coreRoutes(kind, to: targets, core: core) }
-        return targets.filter { $0 != core.cpu }.map { ($0, kind == .kernelTLBFlush ? .hardware : .interrupted) }
+    func route(_ kind: WorkKind, to t: Int, core: CPUFlags<SimPlatform>, machine: RoutingContext) -> Delivery {
+        kind == .kernelTLBFlush ? .hardware : .interrupted
     }
 }

@@ -52,9 +52,13 @@ protocol PolicyModel {
     var coreConfig: ProtocolConfig { get }
     var usesContextTracking: Bool { get }
     /// The delivery of `kind` to each of `targets` (the requester `core.cpu` skipped),
-    /// in order. `machine` says which CPUs are isolated.
+    /// in order. `machine` says which CPUs are isolated. Default: the core's routes for
+    /// what Linux routes by mode today, `route(_:to:core:machine:)` for the rest.
     func routes(_ kind: WorkKind, to targets: [Int], core: CPUFlags<SimPlatform>, machine: RoutingContext)
         -> [(target: Int, delivery: Delivery)]
+    /// A baseline policy's own decision for one target (not called for the kinds Linux
+    /// routes by mode, nor by policies that take every route from the core).
+    func route(_ kind: WorkKind, to target: Int, core: CPUFlags<SimPlatform>, machine: RoutingContext) -> Delivery
     /// Work an isolated CPU's entry does whatever it owes (the v8 catch-up sequence, the
     /// RFC's COALESCE_TLBI flush), ns.
     func unconditionalEntryWorkNs(_ config: MachineConfig) -> Double
@@ -68,6 +72,12 @@ struct RoutingContext {
 
 extension PolicyModel {
     func unconditionalEntryWorkNs(_ config: MachineConfig) -> Double { 0 }
+
+    func routes(_ kind: WorkKind, to targets: [Int], core: CPUFlags<SimPlatform>, machine: RoutingContext)
+        -> [(target: Int, delivery: Delivery)] {
+        if routedByModeToday(kind) { return coreRoutes(kind, to: targets, core: core) }
+        return targets.filter { $0 != core.cpu }.map { ($0, route(kind, to: $0, core: core, machine: machine)) }
+    }
 
     /// The core's own routes: what cpu_flags does, and what every policy does for the
     /// kinds Linux already routes by mode today (RCU's EQS skip, the polling-idle wake
