@@ -100,8 +100,7 @@ public final class ChromeTraceWriter {
     public private(set) var stoppedAtUs: Double?
     public var truncated: Bool { stoppedAtUs != nil }
 
-    let handle: FileHandle
-    let closesHandle: Bool
+    let file: OutputFile
     let flushBytes: Int
     let isolated: Set<Int>
     var buffer: [UInt8] = []
@@ -112,27 +111,11 @@ public final class ChromeTraceWriter {
     var writeError: TraceFileError?
     var finished = false
 
-    /// Writes to an already-open `handle` (not closed by `finish()`); `path` names it
-    /// in errors.
-    public init(handle: FileHandle, path: String = "trace", isolated: Set<Int>, eventsMax: Int = ChromeTraceWriter.defaultEventsMax,
-                flushBytes: Int = 64 * 1024) throws {
-        self.handle = handle
-        self.closesHandle = false
-        self.path = path
-        self.isolated = isolated
-        self.eventsMax = max(0, eventsMax)
-        self.flushBytes = max(1, flushBytes)
-        try start()
-    }
-
-    /// Creates (or truncates) the file at `path` and writes to it; `finish()` closes it.
+    /// Creates (or truncates) the file at `path` and writes to it through the one file
+    /// writer of the package (`OutputFile`: errors name the path and the errno);
+    /// `finish()` closes it.
     public init(path: String, isolated: Set<Int>, eventsMax: Int = ChromeTraceWriter.defaultEventsMax, flushBytes: Int = 64 * 1024) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw TraceFileError(description: "\(path): cannot open for writing: \(String(cString: strerror(errno)))")
-        }
-        self.handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        self.closesHandle = true
+        self.file = try OutputFile(creating: path)
         self.path = path
         self.isolated = isolated
         self.eventsMax = max(0, eventsMax)
@@ -151,9 +134,9 @@ public final class ChromeTraceWriter {
         if let writeError { throw writeError }
         guard !buffer.isEmpty else { return }
         do {
-            try handle.write(contentsOf: buffer)
+            try file.write(Data(buffer))
         } catch {
-            let e = TraceFileError(description: "\(path): cannot write: \(error.localizedDescription)")
+            let e = TraceFileError(description: "\(error)")
             writeError = e
             throw e
         }
@@ -202,17 +185,13 @@ public final class ChromeTraceWriter {
         return true
     }
 
-    /// Writes the footer and the rest of the buffer (and closes a file it opened).
+    /// Writes the footer and the rest of the buffer, and closes the file.
     public func finish() throws {
         guard !finished else { return }
         finished = true
         append("\n]}\n")
         try flush()
-        if closesHandle {
-            do { try handle.close() } catch {
-                throw TraceFileError(description: "\(path): cannot close: \(error.localizedDescription)")
-            }
-        }
+        do { try file.close() } catch { throw TraceFileError(description: "\(error)") }
     }
 }
 

@@ -108,10 +108,7 @@ func modeCounterShowsKernelDuringInterrupts(_ policy: Policy) throws {
 @Test func simulationKeepsNoTraceEvents() throws {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("cpuflags-trace-\(UUID().uuidString).json").path
     defer { try? FileManager.default.removeItem(atPath: path) }
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    #expect(fd >= 0)
-    let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-    let writer = try ChromeTraceWriter(handle: handle, path: path, isolated: Set(2...5), flushBytes: 4096)
+    let writer = try ChromeTraceWriter(path: path, isolated: Set(2...5), flushBytes: 4096)
     let sim = try Simulation(config: busyMachine(), policy: .linux)
     sim.traceWindowNs = 0...Simulation.lengthNs(of: sim.config)
     sim.traceSink = writer
