@@ -47,6 +47,9 @@ struct Verify: ParsableCommand {
     @Flag(name: .long, help: "Print no progress on stderr.")
     var quiet = false
 
+    @Flag(name: .long, help: "Stop at the first run that finds a violation; the runs not made are listed as skipped and establish nothing.")
+    var failFast = false
+
     func validate() throws {
         for s in scenario where Scenario.named(s) == nil {
             throw ValidationError("unknown scenario '\(s)'; expected one of: \(Scenario.standard.map(\.name).joined(separator: ", "))")
@@ -87,9 +90,14 @@ struct Verify: ParsableCommand {
         let scenarios = scenarios()
 
         var reports: [Report] = []
+        var skipped: [String] = []
         let total = ContinuousClock.now
         for s in scenarios {
             for m in models {
+                if failFast && reports.contains(where: { $0.violation != nil }) {
+                    skipped.append("\(s.name) \(m.description)")
+                    continue
+                }
                 let label = "\(s.name) \(m.description)"
                 let explorer = Explorer(scenario: s, model: m, limits: limits) { states, frontier, depth in
                     if !quiet {
@@ -108,7 +116,8 @@ struct Verify: ParsableCommand {
         }
         let elapsed = (ContinuousClock.now - total).seconds
         if json {
-            try JSONOutput.print(VerifyOutput(reports: reports, summary: Summary(reports), seconds: elapsed, passed: reports.allSatisfy(\.passed)))
+            try JSONOutput.print(VerifyOutput(reports: reports, summary: Summary(reports), seconds: elapsed,
+                                              passed: reports.allSatisfy(\.passed) && skipped.isEmpty, skipped: skipped))
         } else {
             let table = TextTable<Report> { r in
                 [Column(title: "scenario", value: r.scenario), Column(title: "model", value: r.model.description),
@@ -141,6 +150,9 @@ struct Verify: ParsableCommand {
             let incomplete = reports.filter { $0.violation == nil && $0.incomplete != nil }.count
             print(String(format: "%d runs: %d exhaustive and passing, %d violated, %d incomplete (nothing established); %.1fs total",
                          reports.count, reports.count - violated - incomplete, violated, incomplete, elapsed))
+            if !skipped.isEmpty {
+                print("skipped after the first violation (--fail-fast), nothing established: \(skipped.count) runs (\(skipped.joined(separator: ", ")))")
+            }
         }
         if !reports.allSatisfy(\.passed) { throw ExitCode(1) }
     }
@@ -158,6 +170,8 @@ struct VerifyOutput: Codable {
     var summary: Summary
     var seconds: Double
     var passed: Bool
+    /// Runs not made because of --fail-fast ("scenario MODEL").
+    var skipped: [String] = []
 }
 
 struct Scenarios: ParsableCommand {

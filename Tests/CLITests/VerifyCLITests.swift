@@ -92,3 +92,13 @@ func negativeNumbersAreRangeErrors(_ args: [String]) throws {
     let cpu0 = (named("nmi")["cpus"] as! [[String: Any]])[0]["program"] as! [[String: Any]]
     #expect(cpu0.contains { $0["op"] as? String == "queue_callback" && $0["target"] as? Int == 1 && $0["id"] as? Int == 0 })
 }
+
+@Test func failFastStopsAtTheFirstViolationAndSaysWhatWasSkipped() throws {
+    let r = try CLI.run(["verify", "--scenario", "nmi", "--scenario", "tlb-flush", "--mutation", "entry-exchange",
+                         "--model", "sc", "--fail-fast", "--quiet", "--json"])
+    #expect(r.status == 1)
+    let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+    #expect((obj["reports"] as! [Any]).count == 1)
+    #expect(obj["skipped"] as! [String] == ["tlb-flush SC"])
+    #expect(obj["passed"] as! Bool == false)
+}
