@@ -20,21 +20,36 @@ extension Explorer {
                 blockedCPUs.append(c)
             }
         }
+        // Requirement (3) for every CPU the grace period sampled and has not credited
+        // yet, including ones it has not started waiting on: an EQS entered since the
+        // sample must be enough (buffers are empty here: drains are always enabled).
+        let map = AddressMap(cpuCount: scenario.cpuCount)
+        for t in 0..<scenario.cpuCount where s.ghost.gpSample[t] >= 0 && s.cpus[t].eqsEntries != s.ghost.gpSample[t] {
+            let now = CPUWord(raw: s.memory[map.address(Location(.word, t))])
+            if !m.core(t).stoppedSince(CPUWord(raw: s.ghost.gpSnapshot[t]), now: now) {
+                return Violation(invariant: .rcuSafety, message: "grace period not credited: cpu\(t) entered an extended quiescent state since it was sampled (\(CPUWord(raw: s.ghost.gpSnapshot[t]))), and its word \(now) still does not credit it (requirement 3)")
+            }
+        }
         if blocked.count == 1 && s.ghost.gpWaitingOn >= 0 {
-            // The only thing left may be a grace period waiting on a CPU whose program
-            // ended in the kernel. Fine if that CPU has been in one kernel stretch since
-            // the sample (it reaches a quiescent state after the scenario's end). Not
-            // fine if it went through an EQS since: requirement (3), it must be
-            // credited. Anything else (the CPU ended in user mode, say) is a deadlock.
+            // The one accepted end state: a grace period still waiting on a CPU that is
+            // outside an EQS and has not entered one since the sample. Its next
+            // quiescent state comes from beyond the scenario's end: the end of its
+            // kernel stretch, or, for a CPU in lazy user mode (INDETERMINATE is not
+            // RCU-idle), the tick or RCU's force-quiescent-state IPI, which the model
+            // does not have (an expedited grace period sends its IPI itself). A CPU
+            // that entered an EQS since the sample is never excused (requirement 3,
+            // checked above and in checkGracePeriodCanFinish); a CPU in USER or IDLE
+            // has, by construction. Anything else is a deadlock.
             let t = Int(s.ghost.gpWaitingOn)
-            let word = CPUWord(raw: s.memory[AddressMap(cpuCount: scenario.cpuCount).address(Location(.word, t))])
-            let inKernel = s.cpus[t].context == .kernel && word.mode == .kernel
+            let word = CPUWord(raw: s.memory[map.address(Location(.word, t))])
+            let outsideEQS = (s.cpus[t].context == .kernel && word.mode == .kernel)
+                || (s.cpus[t].context == .user && word.mode == .indeterminate)
             let waiter = s.cpus[blockedCPUs[0]].frames
             let gpBlocked = waiter.count == 1 && scenario.programs[blockedCPUs[0]][Int(waiter[0].pc)] == .synchronizeRCU
-            if !inKernel || !gpBlocked {
+            if !outsideEQS || !gpBlocked {
                 return Violation(invariant: .progress, message: "deadlock: " + blocked.joined(separator: "; "))
             }
-            if s.cpus[t].eqsEntries != s.ghost.gpSampleEQS {
+            if s.cpus[t].eqsEntries != s.ghost.gpSample[t] {
                 return Violation(invariant: .rcuSafety, message: "grace period not credited: cpu\(t) went through an extended quiescent state since it was sampled, yet the grace period still waits on it (requirement 3); \(blocked[0])")
             }
             return nil
@@ -45,7 +60,6 @@ extension Explorer {
         if let forbidden = scenario.litmusForbidden, s.cpus.map({ Int($0.litmusSeen) }) == forbidden {
             return Violation(invariant: .litmusOutcome, message: "outcome \(forbidden) reached")
         }
-        let map = AddressMap(cpuCount: scenario.cpuCount)
         for c in 0..<scenario.cpuCount {
             let word = CPUWord(raw: s.memory[map.address(Location(.word, c))])
             if let lost = s.ghost.owed.violationAtEnd(cpu: c, word: word) {

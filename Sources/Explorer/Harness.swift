@@ -119,7 +119,7 @@ extension Machine {
             state.cpus[c].reader[level] = 0
             if level == 0 && state.cpus[c].qsDeferred {
                 state.cpus[c].qsDeferred = false
-                state.cpus[c].qsReported = true
+                reportQuiescentState(c)
             }
         }
     }

@@ -70,8 +70,34 @@ extension Machine {
     func checkPinExclusion(_ c: Int) throws(Suspend) {
         let p = state.ghost.onBehalf[c]
         if p != 0 && !state.cpus[c].inNMI {
-            throw fail(.pinExclusion, "cpu\(c) runs kernel code while cpu\(p - 1) works on its behalf")
+            throw fail(.pinExclusion, "cpu\(c) runs kernel code while \(runners(p)) works on its behalf")
         }
+    }
+
+    /// Pin exclusion on the pinned side, past the entry: from the write that makes its
+    /// word KERNEL (the entry's RMW, at task or IRQ level) until `kernelCodeEnds`, a CPU
+    /// whose pinner is working on its behalf makes no access but the pin handshake: its
+    /// own word and its pin count. Its callback queue, its CR3, `sync_core`, kernel data,
+    /// any other CPU's cells: all wait until the pinner is done. (NMIs are exempt: NMI
+    /// code does not wait for pinners and must not touch what they touch.) This is
+    /// wider than the check at `kernelCodeBegins`, which misses work the entry does on
+    /// its own per-CPU state before that point.
+    func checkPinnedCPUWaits(_ c: Int, touching at: Location) throws(Suspend) {
+        if at.cpu == c && (at.cell == .word || at.cell == .pinCount || at.cell == .counter) { return }
+        try checkPinnedCPUWaits(c, doing: "touches \(at)")
+    }
+
+    func checkPinnedCPUWaits(_ c: Int, doing what: String) throws(Suspend) {
+        let cpu = state.cpus[c]
+        let p = state.ghost.onBehalf[c]
+        if p != 0 && cpu.kernelSide && !cpu.inNMI {
+            throw fail(.pinExclusion, "cpu\(c) \(what) past its entry while \(runners(p)) works on its behalf")
+        }
+    }
+
+    /// The CPUs of an `onBehalf` mask, for messages.
+    func runners(_ mask: UInt8) -> String {
+        (0..<cpuCount).filter { mask & (1 << UInt8($0)) != 0 }.map { "cpu\($0)" }.joined(separator: " and ")
     }
 
     /// On-behalf work never starts on a CPU that is running kernel code.
@@ -83,7 +109,7 @@ extension Machine {
 
     /// Another CPU runs a CPU's callbacks only while holding it pinned.
     func checkCallbacksRunnerHoldsPin(of target: Int, on runner: Int) throws(Suspend) {
-        if runner != target && state.ghost.onBehalf[target] != Int8(runner + 1) {
+        if runner != target && state.ghost.onBehalf[target] & (1 << UInt8(runner)) == 0 {
             throw fail(.pinExclusion, "cpu\(runner) ran cpu\(target)'s callbacks without holding it pinned")
         }
     }
@@ -102,6 +128,26 @@ extension Machine {
     func checkReadersWritesVisible(field: UInt64) throws(Suspend) {
         if state.ghost.written & 1 != 0 && field == 0 {
             throw fail(.rcuSafety, "a reader's write to object 0 is not visible after the grace period (requirement 1a)")
+        }
+    }
+
+    /// RCU requirement (3), a property of its own: once a CPU has entered an extended
+    /// quiescent state since a grace period sampled it outside one (it wrote USER or
+    /// IDLE into its word after the sample: `eqsEntries` grew), that grace period can
+    /// finish its wait on that CPU without any further step of the CPU: with the CPU's
+    /// store buffer drained (hardware, not help), the wait's condition holds. Checked
+    /// wherever the wait is found blocked, so no end state can excuse it; the end-state
+    /// form for CPUs the grace period has not reached yet is in `checkTerminal`.
+    func checkGracePeriodCanFinish(waitingOn at: Location, _ condition: (UInt64) -> Bool) throws(Suspend) {
+        let t = at.cpu
+        guard at.cell == .word && t != cpu else { return }
+        let sample = state.ghost.gpSample[t]
+        guard sample >= 0 && state.cpus[t].eqsEntries != sample else { return }
+        let a = map.address(at)
+        // What the waiter would read once t's buffered stores to its word drain.
+        let drained = state.buffers[t].last(where: { Int($0.address) == a })?.value ?? state.memory[a]
+        if !condition(drained) {
+            throw fail(.rcuSafety, "grace period not credited: cpu\(t) entered an extended quiescent state since it was sampled (\(CPUWord(raw: state.ghost.gpSnapshot[t]))), yet the grace period still waits on it at \(CPUWord(raw: drained)) (requirement 3)")
         }
     }
 

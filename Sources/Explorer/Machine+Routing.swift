@@ -13,6 +13,18 @@ extension Machine {
         try ghost { () throws(Suspend) in
             try checkDeferralIsReal(route, kind: kind, target: target, requester: requester)
             state.ghost.owed.record(route, kind: kind, target: target)
+            if case .deferred = route, kind.bit == .callbacks, state.ghost.ran[target] == state.ghost.queued[target] {
+                // The callbacks this bit announces already ran (a pinner took the queue
+                // between the enqueue and this CAS): nothing is owed, and the target's
+                // entry will find the queue empty.
+                state.ghost.owed.ran(.callbacks, on: target)
+            }
+            if kind == .rcuExpedited, case .interrupt(let w?) = route {
+                // A grace period's sample found the target outside an EQS: from here on
+                // requirement (3) watches it (checkGracePeriodCanFinish).
+                state.ghost.gpSample[target] = state.cpus[target].eqsEntries
+                state.ghost.gpSnapshot[target] = w
+            }
             if case .deferred = route { trace("\(kind.rawValue) deferred to cpu\(target)") }
         }
     }
@@ -40,12 +52,15 @@ extension Machine {
             try ghost { () throws(Suspend) in state.cpus[c].needResched = true }
         case .rcuExpedited:
             // rcu_exp_handler: a quiescent state now, unless inside a reader; then at
-            // its rcu_read_unlock.
+            // its rcu_read_unlock. The report (rcu_report_exp_rdp) takes the rcu_node
+            // lock: a full barrier, so what this CPU's readers wrote is visible to the
+            // grace period that sees the report (without it, the generated scenarios
+            // found the report overtaking a reader's store still in the store buffer).
             try ghostPoint("rcu_exp_handler") { () throws(Suspend) in
                 if state.cpus[c].reader[0] != 0 {
                     state.cpus[c].qsDeferred = true
                 } else {
-                    state.cpus[c].qsReported = true
+                    reportQuiescentState(c)
                 }
             }
         default:
@@ -59,6 +74,14 @@ extension Machine {
     }
 
     func quiescentStateReported(by target: Int) -> Bool { state.cpus[target].qsReported }
+
+    /// An expedited grace period's quiescent-state report from CPU `c`: a full barrier
+    /// (the rcu_node lock), then the report.
+    func reportQuiescentState(_ c: Int) {
+        drainAll()
+        state.cpus[c].qsReported = true
+        trace("report quiescent state (full barrier)")
+    }
 
     @inline(__always) func reached(_ operation: CoreOperation) { operationsReached |= operation.bit }
 }

@@ -214,6 +214,7 @@ final class Machine: Platform {
     func load(_ at: Location, ordering: AtomicLoadOrdering) throws(Suspend) -> UInt64 {
         let a = map.address(at)
         return try access { () throws(Suspend) -> UInt64 in
+            try checkPinnedCPUWaits(cpu, touching: at)
             let v = read(a, ordering: ordering)
             trace("load \(at) -> \(map.render(a, v))")
             return v
@@ -223,7 +224,9 @@ final class Machine: Platform {
     func store(_ value: UInt64, at: Location, ordering: AtomicStoreOrdering) throws(Suspend) {
         let a = map.address(at)
         _ = try access { () throws(Suspend) -> UInt64 in
+            try checkPinnedCPUWaits(cpu, touching: at)
             try write(a, value, release: ordering != .relaxed, seqCst: ordering == .sequentiallyConsistent)
+            noteWrite(at, value)
             let o = ordering == .relaxed ? "relaxed" : ordering == .releasing ? "release" : "seq_cst"
             trace("store \(at) = \(map.render(a, value)) (\(o))")
             return 0
@@ -258,7 +261,9 @@ final class Machine: Platform {
     func exchange(_ value: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Suspend) -> UInt64 {
         let a = map.address(at)
         return try access { () throws(Suspend) -> UInt64 in
+            try checkPinnedCPUWaits(cpu, touching: at)
             let old = rmw(a, ordering: ordering) { _ in value }
+            noteWrite(at, value)
             trace("xchg \(at): \(map.render(a, old)) -> \(map.render(a, value))")
             return old
         }
@@ -269,7 +274,9 @@ final class Machine: Platform {
     ) throws(Suspend) -> (exchanged: Bool, original: UInt64) {
         let a = map.address(at)
         let old = try access { () throws(Suspend) -> UInt64 in
+            try checkPinnedCPUWaits(cpu, touching: at)
             let old = rmw(a, ordering: ordering) { $0 == expected ? desired : $0 }
+            if old == expected { noteWrite(at, desired) }
             if old == expected {
                 trace("cas \(at): \(map.render(a, old)) -> \(map.render(a, desired))")
             } else {
@@ -283,7 +290,9 @@ final class Machine: Platform {
     func fetchAdd(_ delta: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Suspend) -> UInt64 {
         let a = map.address(at)
         return try access { () throws(Suspend) -> UInt64 in
+            try checkPinnedCPUWaits(cpu, touching: at)
             let old = rmw(a, ordering: ordering) { $0 &+ delta }
+            noteWrite(at, old &+ delta)
             trace("fetch_add \(at): \(map.render(a, old)) -> \(map.render(a, old &+ delta))")
             return old
         }
@@ -292,7 +301,9 @@ final class Machine: Platform {
     func fetchOr(_ bits: UInt64, at: Location, ordering: AtomicUpdateOrdering) throws(Suspend) -> UInt64 {
         let a = map.address(at)
         return try access { () throws(Suspend) -> UInt64 in
+            try checkPinnedCPUWaits(cpu, touching: at)
             let old = rmw(a, ordering: ordering) { $0 | bits }
+            noteWrite(at, old | bits)
             trace("fetch_or \(at): \(map.render(a, old)) -> \(map.render(a, old | bits))")
             return old
         }
@@ -309,8 +320,13 @@ final class Machine: Platform {
     func waitUntil(_ at: Location, ordering: AtomicLoadOrdering, _ condition: (UInt64) -> Bool) throws(Suspend) -> UInt64 {
         let a = map.address(at)
         return try access { () throws(Suspend) -> UInt64 in
+            try checkPinnedCPUWaits(cpu, touching: at)
             let v = read(a, ordering: ordering)
-            guard condition(v) else { throw .blocked("waiting on \(at) = \(map.render(a, v))") }
+            guard condition(v) else {
+                try checkGracePeriodCanFinish(waitingOn: at, condition)
+                throw .blocked("waiting on \(at) = \(map.render(a, v))")
+            }
+            if at.cell == .word && at.cpu != cpu { state.ghost.gpSample[at.cpu] = -1 }  // credited
             trace("wait \(at) satisfied by \(map.render(a, v))")
             return v
         }
@@ -321,6 +337,7 @@ final class Machine: Platform {
     func switchAddressSpace(cpu c: Int, toKernel: Bool, flushTLB: Bool) throws(Suspend) {
         // A CR3 write is a scheduling point: an NMI may land before it.
         _ = try access { () throws(Suspend) -> UInt64 in
+            try checkPinnedCPUWaits(c, doing: "writes CR3")
             if flushTLB {
                 state.cpus[c].tlb = -1
                 state.ghost.owed.ran(.kernelTLBFlush, on: c)
@@ -336,6 +353,7 @@ final class Machine: Platform {
 
     func serialize(cpu c: Int) throws(Suspend) {
         _ = try access { () throws(Suspend) -> UInt64 in
+            try checkPinnedCPUWaits(c, doing: "serializes (sync_core)")
             let v = read(map.text)
             state.cpus[c].textSeen = Int8(v)
             state.ghost.owed.ran(.syncCore, on: c)
@@ -377,7 +395,7 @@ final class Machine: Platform {
     func kernelCodeEnds(cpu c: Int, entering: Mode) throws(Suspend) {
         try ghost { () throws(Suspend) in
             state.cpus[c].context = .user
-            if entering.isRCUIdle { state.cpus[c].eqsEntries &+= 1 }
+            if !state.cpus[c].inNMI { state.cpus[c].kernelSide = false }
             trace("kernel code ends")
         }
     }
@@ -385,7 +403,6 @@ final class Machine: Platform {
     func rcuWaits(on target: Int, snapshot: UInt64) throws(Suspend) {
         try ghost { () throws(Suspend) in
             state.ghost.gpWaitingOn = Int8(target)
-            state.ghost.gpSampleEQS = state.cpus[target].eqsEntries
             trace("grace period waits on cpu\(target) (snapshot \(CPUWord(raw: snapshot)))")
         }
     }
@@ -394,13 +411,23 @@ final class Machine: Platform {
         try ghost { () throws(Suspend) in
             if begins {
                 try checkOnBehalfMayBegin(for: target, by: runner)
-                state.ghost.onBehalf[target] = Int8(runner + 1)
+                state.ghost.onBehalf[target] |= 1 << UInt8(runner)
                 trace("on-behalf work for cpu\(target) begins")
             } else {
-                state.ghost.onBehalf[target] = 0
+                state.ghost.onBehalf[target] &= ~(1 << UInt8(runner))
                 trace("on-behalf work for cpu\(target) ends")
             }
         }
+    }
+
+    /// Ghost bookkeeping of a write that reached `at` (`value` is what it wrote): the
+    /// owner writing its own word enters an EQS (USER or IDLE) or leaves user mode for
+    /// the kernel (KERNEL, outside an NMI).
+    func noteWrite(_ at: Location, _ value: UInt64) {
+        guard at.cell == .word && at.cpu == cpu else { return }
+        let mode = CPUWord(raw: value).mode
+        if mode.isRCUIdle { state.cpus[cpu].eqsEntries &+= 1 }
+        if mode == .kernel && !state.cpus[cpu].inNMI { state.cpus[cpu].kernelSide = true }
     }
 
     func check(_ at: Location, _ holds: (UInt64) -> Bool, _ message: @autoclosure () -> String) throws(Suspend) {

@@ -55,8 +55,14 @@ struct CPUState: Hashable {
     /// RCU readers active on this CPU: at task/IRQ level and in an NMI. Value: 0 none,
     /// 1 began before the grace period started, 2 began after.
     var reader: [UInt8] = [0, 0]
-    /// Times this CPU entered an RCU extended quiescent state (USER or IDLE).
+    /// Times this CPU entered an RCU extended quiescent state: wrote USER or IDLE into
+    /// its own word (task level, IRQ exit or NMI exit), in program order (a store still
+    /// in the store buffer counts: what is left for it is hardware, not the CPU's help).
     var eqsEntries: Int8 = 0
+    /// Past its entry: this CPU (outside NMIs) wrote KERNEL into its own word and has
+    /// not reached `kernelCodeEnds` since. From here on it may do nothing but the pin
+    /// handshake while a pinner works on its behalf.
+    var kernelSide: Bool = false
     /// Litmus tests: the values this CPU's litmus loads returned, as binary digits after
     /// a leading 1 (no loads: 1; loaded 1 then 0: 0b110 = 6).
     var litmusSeen: Int8 = 1
@@ -74,8 +80,9 @@ struct GlobalGhost: Hashable {
     var flushCompleted: Int8 = 0
     /// The text version whose patch a requester has completed.
     var textCompleted: Int8 = 0
-    /// For each CPU: 0, or 1 + the CPU running work on its behalf.
-    var onBehalf: [Int8]
+    /// For each CPU: the CPUs running work on its behalf (bit r = CPU r; two pinners
+    /// of one CPU under flagInWord are allowed by the protocol).
+    var onBehalf: [UInt8]
     /// IPIs each requester still waits for.
     var outstanding: [Int8]
     /// Deferred work that requesters were told is done and its CPU has not run yet.
@@ -88,9 +95,13 @@ struct GlobalGhost: Hashable {
     var freed: UInt8 = 0
     /// Objects a reader wrote a field of (bit k = object k).
     var written: UInt8 = 0
-    /// The CPU a grace period is waiting on (-1 none) and its EQS entries at the sample.
+    /// The CPU a grace period is waiting on (-1 none).
     var gpWaitingOn: Int8 = -1
-    var gpSampleEQS: Int8 = 0
+    /// Per CPU: its `eqsEntries` when the grace period sampled it and found it outside
+    /// an EQS, until the grace period credits it (-1: not sampled, or credited).
+    var gpSample: [Int8]
+    /// Per CPU: the word that sample returned (the grace period's snapshot).
+    var gpSnapshot: [UInt64]
 }
 
 /// The whole machine: memory, store buffers, CPUs, ghost.

@@ -17,8 +17,23 @@ struct Verify: ParsableCommand {
             of 5,000,000 needs up to ~4-5 GB).
             """)
 
-    @Option(name: .long, help: "Run only this scenario (see `cpuflags scenarios`). Repeatable.")
+    @Option(name: .long, help: "Run only this scenario (see `cpuflags scenarios`; generated names too). Repeatable.")
     var scenario: [String] = []
+
+    @Flag(name: .long, help: "Run the generated scenarios of --bound (all of them, or --sample of them) instead of the hand-written set.")
+    var generated = false
+
+    @Option(name: .long, parsing: .unconditional, help: "Generated scenarios: the most housekeeping ops in one machine (1 to \(Generator.boundMax)).")
+    var bound: Int = Verify.defaultBound
+
+    @Option(name: .long, parsing: .unconditional, help: "Run a seeded random sample of this many generated scenarios of --bound. Without --generated: the sample that follows the hand-written set (default \(Verify.defaultSample); 0 for none).")
+    var sample: Int?
+
+    @Option(name: .long, parsing: .unconditional, help: "Seed of the generated sample (printed; the same seed replays the same scenarios). Default: a fresh one.")
+    var seed: UInt64?
+
+    @Option(name: .long, parsing: .unconditional, help: "Runs explored at once (1 to 64). Default: the number of CPUs.")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(name: .long, help: "Memory model: sc, tso or pso. Repeatable. Default: sc and tso.")
     var model: [MemoryModel] = []
@@ -50,8 +65,16 @@ struct Verify: ParsableCommand {
     @Flag(name: .long, help: "Stop at the first run that finds a violation; the runs not made are listed as skipped and establish nothing.")
     var failFast = false
 
+    static let defaultBound = 2
+    static let defaultSample = 24
+
     func validate() throws {
-        for s in scenario where Scenario.named(s) == nil {
+        if !(1...Generator.boundMax).contains(bound) { throw ValidationError("--bound \(bound): expected 1 to \(Generator.boundMax)") }
+        if let k = sample, k < 0 { throw ValidationError("--sample \(k): expected 0 or more") }
+        if !(1...64).contains(jobs) { throw ValidationError("--jobs \(jobs): expected 1 to 64") }
+        if generated && !scenario.isEmpty { throw ValidationError("--generated and --scenario: pick one (a generated scenario can be named with --scenario)") }
+        if seed != nil && sample == nil && !generated { throw ValidationError("--seed needs --sample or --generated: it seeds the generated sample") }
+        for s in scenario where Scenario.named(s) == nil && Generator.named(s) == nil {
             throw ValidationError("unknown scenario '\(s)'; expected one of: \(Scenario.standard.map(\.name).joined(separator: ", "))")
         }
         for m in mutation where !Mutations.named.contains(where: { $0.name == m }) {
@@ -67,18 +90,36 @@ struct Verify: ParsableCommand {
         }
     }
 
-    /// The scenarios to run, resized and mutated as the options say.
-    func scenarios() -> [Scenario] {
+    /// The scenarios to run, resized and mutated as the options say: the hand-written
+    /// ones (or those named), then the generated ones, with the seed that chose them.
+    func plan() -> (handWritten: [Scenario], generated: [Scenario], seed: UInt64?, population: Int) {
         var mutations = Mutations()
         for m in mutation { if let named = Mutations.named.first(where: { $0.name == m }) { mutations.insert(named.mutation) } }
-        let chosen = scenario.isEmpty ? Scenario.standard : scenario.compactMap { Scenario.named($0) }
-        return chosen.map { s in
+        func adjust(_ s: Scenario) -> Scenario {
             var s = s
             if let c = cpus { s = s.withCPUs(c) }
             if let n = nmis { s.nmis = s.programs.map { $0.contains(where: \.isHousekeeping) ? 0 : n } }
             s.config.mutations = mutations
             return s
         }
+        var hand: [Scenario] = []
+        if !generated {
+            hand = (scenario.isEmpty ? Scenario.standard : scenario.compactMap { Scenario.named($0) ?? Generator.named($0) }).map(adjust)
+        }
+        // The generated part: all of --bound with --generated, a sample with --sample,
+        // and by default (no --scenario) a small sample after the hand-written set.
+        let count: Int? = generated ? sample : (sample ?? (scenario.isEmpty ? Self.defaultSample : 0))
+        if !generated && count == 0 { return (hand, [], nil, 0) }
+        let population = Generator.scenarios(bound: bound)
+        guard let k = count, k < population.count else { return (hand, population.map(adjust), nil, population.count) }
+        let seed = self.seed ?? UInt64.random(in: 0...UInt64.max)
+        return (hand, Generator.sample(bound: bound, count: k, seed: seed).map(adjust), seed, population.count)
+    }
+
+    /// The scenarios to run (for validation).
+    func scenarios() -> [Scenario] {
+        let p = plan()
+        return p.handWritten + p.generated
     }
 
     func run() throws {
@@ -87,37 +128,27 @@ struct Verify: ParsableCommand {
         limits.depthMax = depthMax
         limits.storeBufferDepthMax = storeBufferMax
         let models = model.isEmpty ? [MemoryModel.sc, .tso] : model
-        let scenarios = scenarios()
-
-        var reports: [Report] = []
-        var skipped: [String] = []
-        let total = ContinuousClock.now
-        for s in scenarios {
-            for m in models {
-                if failFast && reports.contains(where: { $0.violation != nil }) {
-                    skipped.append("\(s.name) \(m.description)")
-                    continue
-                }
-                let label = "\(s.name) \(m.description)"
-                let explorer = Explorer(scenario: s, model: m, limits: limits) { states, frontier, depth in
-                    if !quiet {
-                        FileHandle.standardError.write(
-                            "  \(label): \(states) states, frontier \(frontier), depth \(depth)\n".data(using: .utf8)!)
-                    }
-                }
-                let r = explorer.run()
-                reports.append(r)
-                if !quiet && !json {
-                    let how = r.incomplete.map { "stopped (incomplete: \($0))" }
-                        ?? r.violation.map { "stopped at a violation of \($0.invariant.rawValue)" } ?? "done, exhaustive"
-                    FileHandle.standardError.write("  \(label): \(how), \(r.states) states\n".data(using: .utf8)!)
-                }
-            }
+        let plan = plan()
+        if !quiet && !plan.generated.isEmpty {
+            let what = plan.seed.map { "a sample of \(plan.generated.count) of the \(plan.population) generated scenarios of bound \(bound), seed \($0) (replay: cpuflags verify --generated --bound \(bound) --sample \(plan.generated.count) --seed \($0))" }
+                ?? "all \(plan.generated.count) generated scenarios of bound \(bound)"
+            FileHandle.standardError.write("verify: \(what)\n".data(using: .utf8)!)
         }
+        let runs = (plan.handWritten + plan.generated).flatMap { s in models.map { (s, $0) } }
+        let total = ContinuousClock.now
+        let outcome = RunQueue(runs: runs, limits: limits, jobs: jobs, failFast: failFast, quiet: quiet || json,
+                               verbose: plan.generated.isEmpty).run()
         let elapsed = (ContinuousClock.now - total).seconds
+        let reports = outcome.reports.compactMap { $0 }
+        let skipped = zip(runs, outcome.reports).filter { $0.1 == nil }.map { "\($0.0.0.name) \($0.0.1.description)" }
+        let ran = zip(runs, outcome.reports).compactMap { run, r in r.map { (scenario: run.0, report: $0) } }
+        let coverage = plan.generated.isEmpty ? nil : Coverage(ran)
+        let handCount = plan.handWritten.count * models.count
         if json {
-            try JSONOutput.print(VerifyOutput(reports: reports, summary: Summary(reports), seconds: elapsed,
-                                              passed: reports.allSatisfy(\.passed) && skipped.isEmpty, skipped: skipped))
+            try JSONOutput.print(VerifyOutput(
+                reports: reports, summary: Summary(reports), seconds: elapsed,
+                passed: reports.allSatisfy(\.passed) && skipped.isEmpty, skipped: skipped,
+                generated: plan.generated.isEmpty ? nil : GeneratedRuns(bound: bound, seed: plan.seed, scenarios: plan.generated.count, population: plan.population, coverage: coverage!)))
         } else {
             let table = TextTable<Report> { r in
                 [Column(title: "scenario", value: r.scenario), Column(title: "model", value: r.model.description),
@@ -131,7 +162,24 @@ struct Verify: ParsableCommand {
                         Column(title: name, value: ["ok": "ok", "VIOLATED": "FAIL"][r.invariants[inv.rawValue] ?? ""] ?? "?", align: .right)
                     }
             }
-            print(table.string(for: reports) ?? "", terminator: "")
+            // The hand-written runs one per row; generated ones by machine kind, with
+            // every failing or incomplete one on a row of its own.
+            let handReports = zip(runs.prefix(handCount), outcome.reports.prefix(handCount)).compactMap { $0.1 }
+            print(table.string(for: handReports) ?? "", terminator: "")
+            let genReports = outcome.reports.dropFirst(handCount).compactMap { $0 }
+            if !genReports.isEmpty {
+                if !handReports.isEmpty { print("") }
+                print("generated scenarios (\(plan.seed.map { "sample of \(plan.generated.count) of \(plan.population), bound \(bound), seed \($0)" } ?? "all \(plan.generated.count) of bound \(bound)")):")
+                let groups = Dictionary(grouping: genReports) { r in "\(r.scenario.split(separator: "/").first ?? "")  \(r.model.description)" }
+                for key in groups.keys.sorted() {
+                    let g = groups[key]!
+                    let passed = g.filter(\.passed).count
+                    print(String(format: "  %@: %d runs, %d exhaustive and passing, %d states in all (largest %d), %.1fs of exploring",
+                                 key, g.count, passed, g.map(\.states).reduce(0, +), g.map(\.states).max() ?? 0, g.map(\.seconds).reduce(0, +)))
+                }
+                let bad = genReports.filter { !$0.passed }
+                if !bad.isEmpty { print(table.string(for: bad) ?? "", terminator: "") }
+            }
             for r in reports where r.incomplete != nil { print("incomplete: \(r.scenario) \(r.model.description): \(r.incomplete!)") }
             print("")
             print("invariants: work = no lost work, tlb = no stale translation, text = no stale text, pin = pin exclusion,")
@@ -140,8 +188,16 @@ struct Verify: ParsableCommand {
             print("")
             print("invariants over all runs (ok = every state of the run explored and the invariant held):")
             for line in Summary(reports).rendered() { print(line) }
+            if let coverage {
+                print("")
+                print("coverage of the generated scenarios:")
+                for line in coverage.rendered() { print("  " + line) }
+            }
+            var shown = 0
             for r in reports {
                 if let cx = r.counterexample {
+                    if shown == 3 { print("\n(further counterexamples: --json, or --scenario NAME)"); break }
+                    shown += 1
                     print("")
                     print(cx.timeline())
                 }
@@ -151,10 +207,10 @@ struct Verify: ParsableCommand {
             print(String(format: "%d runs: %d exhaustive and passing, %d violated, %d incomplete (nothing established); %.1fs total",
                          reports.count, reports.count - violated - incomplete, violated, incomplete, elapsed))
             if !skipped.isEmpty {
-                print("skipped after the first violation (--fail-fast), nothing established: \(skipped.count) runs (\(skipped.joined(separator: ", ")))")
+                print("skipped after the first violation (--fail-fast), nothing established: \(skipped.count) runs (\(skipped.prefix(8).joined(separator: ", "))\(skipped.count > 8 ? ", ..." : ""))")
             }
         }
-        if !reports.allSatisfy(\.passed) { throw ExitCode(1) }
+        if !reports.allSatisfy(\.passed) || !skipped.isEmpty { throw ExitCode(1) }
     }
 
     /// Short column names for the invariants of BRIEF §4.
@@ -172,18 +228,38 @@ struct VerifyOutput: Codable {
     var passed: Bool
     /// Runs not made because of --fail-fast ("scenario MODEL").
     var skipped: [String] = []
+    var generated: GeneratedRuns?
+}
+
+/// What the generated part of a verify run was: enough to replay it.
+struct GeneratedRuns: Codable {
+    var bound: Int
+    /// Set when the scenarios were a sample of the bound's enumeration.
+    var seed: UInt64?
+    var scenarios: Int
+    var population: Int
+    var coverage: Coverage
 }
 
 struct Scenarios: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the standard scenarios and their programs.")
+    static let configuration = CommandConfiguration(abstract: "List the standard scenarios and their programs (or the generated ones).")
     @Flag(name: .long, help: "Print JSON.") var json = false
+    @Flag(name: .long, help: "List the generated scenarios of --bound instead (what `verify --generated` runs).") var generated = false
+    @Option(name: .long, parsing: .unconditional, help: "Generated scenarios: the most housekeeping ops in one machine (1 to \(Generator.boundMax)).")
+    var bound: Int = Verify.defaultBound
+
+    func validate() throws {
+        if !(1...Generator.boundMax).contains(bound) { throw ValidationError("--bound \(bound): expected 1 to \(Generator.boundMax)") }
+    }
 
     func run() throws {
+        let list = generated ? Generator.scenarios(bound: bound) : Scenario.standard
         if json {
-            try JSONOutput.print(Scenario.standard.map(\.described))
+            try JSONOutput.print(list.map(\.described))
             return
         }
-        for s in Scenario.standard {
+        if generated { print("\(list.count) generated scenarios of bound \(bound):") }
+        for s in list {
             print("\(s.name): \(s.summary)")
             var extras: [String] = []
             if !s.pti { extras.append("PTI off") }

@@ -95,7 +95,7 @@ func negativeNumbersAreRangeErrors(_ args: [String]) throws {
 
 @Test func failFastStopsAtTheFirstViolationAndSaysWhatWasSkipped() throws {
     let r = try CLI.run(["verify", "--scenario", "nmi", "--scenario", "tlb-flush", "--mutation", "entry-exchange",
-                         "--model", "sc", "--fail-fast", "--quiet", "--json"])
+                         "--model", "sc", "--fail-fast", "--jobs", "1", "--quiet", "--json"])
     #expect(r.status == 1)
     let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
     #expect((obj["reports"] as! [Any]).count == 1)

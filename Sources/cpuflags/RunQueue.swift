@@ -1,0 +1,94 @@
+import Dispatch
+import Explorer
+import Foundation
+
+/// Explores a list of (scenario, model) runs on `jobs` threads (each run is
+/// independent: its own machine, its own state table), keeping the results in the
+/// order of the list, so that the output does not depend on which thread finished
+/// first. With `failFast`, no run starts after the first violation (runs already
+/// started finish); the runs not made are nil.
+final class RunQueue {
+    let runs: [(Scenario, MemoryModel)]
+    let limits: Limits
+    let jobs: Int
+    let failFast: Bool
+    let quiet: Bool
+    /// One progress line per run (a short list); otherwise one summary line about
+    /// every two seconds (the generated set).
+    let verbose: Bool
+
+    private let lock = NSLock()
+    private var results: [Report?]
+    private var next = 0
+    private var done = 0
+    private var violated = 0
+    private var incomplete = 0
+    private var stop = false
+    private let start = ContinuousClock.now
+    private var lastLine = ContinuousClock.now
+
+    init(runs: [(Scenario, MemoryModel)], limits: Limits, jobs: Int, failFast: Bool, quiet: Bool, verbose: Bool) {
+        self.runs = runs
+        self.limits = limits
+        self.jobs = jobs
+        self.failFast = failFast
+        self.quiet = quiet
+        self.verbose = verbose
+        results = Array(repeating: nil, count: runs.count)
+    }
+
+    func run() -> (reports: [Report?], seconds: Double) {
+        if !runs.isEmpty {
+            DispatchQueue.concurrentPerform(iterations: min(jobs, runs.count)) { _ in worker() }
+        }
+        return (results, (ContinuousClock.now - start).seconds)
+    }
+
+    private func say(_ line: String) {
+        guard !quiet else { return }
+        FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
+    }
+
+    private func worker() {
+        while true {
+            lock.lock()
+            if stop || next >= runs.count {
+                lock.unlock()
+                return
+            }
+            let i = next
+            next += 1
+            lock.unlock()
+            let (s, m) = runs[i]
+            let label = "\(s.name) \(m.description)"
+            let verbose = self.verbose
+            let explorer = Explorer(scenario: s, model: m, limits: limits) { [weak self] states, frontier, depth in
+                if verbose { self?.say("  \(label): \(states) states, frontier \(frontier), depth \(depth)") }
+            }
+            let r = explorer.run()
+            lock.lock()
+            results[i] = r
+            done += 1
+            if r.violation != nil { violated += 1 }
+            if r.violation == nil && r.incomplete != nil { incomplete += 1 }
+            if failFast && r.violation != nil { stop = true }
+            let now = ContinuousClock.now
+            if verbose {
+                let how = r.incomplete.map { "stopped (incomplete: \($0))" }
+                    ?? r.violation.map { "stopped at a violation of \($0.invariant.rawValue)" } ?? "done, exhaustive"
+                say("  \(label): \(how), \(r.states) states")
+            } else {
+                if let v = r.violation { say("  \(label): VIOLATED \(v.invariant.rawValue): \(v.message)") }
+                if r.violation == nil, let why = r.incomplete { say("  \(label): incomplete: \(why)") }
+                if now - lastLine >= .seconds(2) || done == runs.count {
+                    lastLine = now
+                    let elapsed = (now - start).seconds
+                    let left = elapsed / Double(done) * Double(runs.count - done)
+                    say(String(format: "  %d/%d runs, %d violated, %d incomplete, %.0fs elapsed, about %.0fs left",
+                               done, runs.count, violated, incomplete, elapsed, left))
+                }
+            }
+            lock.unlock()
+        }
+    }
+}
