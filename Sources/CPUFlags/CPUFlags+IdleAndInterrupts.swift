@@ -157,7 +157,9 @@ extension CPUFlags {
         let old = CPUWord(raw: replaced)
         try platform.check(own, { CPUWord(raw: $0).mode == .kernel },
                            "nmiExit on CPU \(cpu): someone changed the mode under the NMI")
-        let status = CPUWord(mode: old.mode, counter: old.counter &+ 1, polling: old.polling)
+        // MUTANT nmiExitDropsCounterStep: the counter as before the NMI.
+        let step: UInt32 = has(.nmiExitDropsCounterStep) ? 0 : 1
+        let status = CPUWord(mode: old.mode, counter: old.counter &+ step, polling: old.polling)
         if has(.nmiStaleRestore) {
             // MUTANT: writes back the whole word as loaded before the RMW, which lacks
             // work added between that load and the RMW (and rewinds the counter).

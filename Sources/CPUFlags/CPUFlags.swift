@@ -202,13 +202,15 @@ public struct CPUFlags<P: Platform> {
             // MUTANT: ordinary kernel code (kernel stack, vmalloc space) runs first.
             try platform.kernelCodeBegins(cpu: cpu, context: context)
         }
+        let callbacksEarly = !owed.isEmpty && has(.callbacksBeforePinWait) && owed.contains(.callbacks)
+        if callbacksEarly { try runQueuedCallbacks(of: cpu) }  // MUTANT: before the pin wait
         // Pinned: a pinner is running work on our behalf; hold here until it is done.
         try waitForPinners(owed: owed)
         // The deferred kernel TLB flush rides on the CR3 write (BRIEF §2.9).
         try platform.switchAddressSpace(
             cpu: cpu, toKernel: true, flushTLB: owed.contains(.kernelTLBFlush))
         if owed.contains(.syncCore) { try platform.serialize(cpu: cpu) }
-        if owed.contains(.callbacks) { try runQueuedCallbacks(of: cpu) }
+        if owed.contains(.callbacks) && !callbacksEarly { try runQueuedCallbacks(of: cpu) }
         if !owed.isEmpty && !has(.entryExchange) && !has(.entryLoadThenStore) {
             // A plain store: the mode is KERNEL, so no remote writes the word and
             // nothing can be lost; the work it clears has just been done. Release (free

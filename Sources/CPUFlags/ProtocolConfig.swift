@@ -58,6 +58,14 @@ public struct Mutations: OptionSet, Hashable, Sendable {
     /// The brief's literal entry: exchange to {KERNEL, work = 0}, so the owed work is
     /// only in a register until it runs, invisible to an NMI landing in between.
     @inlinable public static var entryExchange: Mutations { Mutations(rawValue: 1 << 13) }
+    /// The entry runs its queued callbacks before waiting for pinners: its own
+    /// per-CPU queue, touched while a pinner may be working on it (found by the
+    /// generated scenarios and the wider pin-exclusion check).
+    @inlinable public static var callbacksBeforePinWait: Mutations { Mutations(rawValue: 1 << 14) }
+    /// NMI exit drops the counter step its entry made, so the NMI's stretch and the
+    /// next one share a counter: a grace period that sampled inside the NMI is never
+    /// credited (RCU requirement 3; accepted by the explorer's old end-state rule).
+    @inlinable public static var nmiExitDropsCounterStep: Mutations { Mutations(rawValue: 1 << 15) }
 
     /// Every named mutant, with its name, for tests and the CLI.
     public static let named: [(name: String, mutation: Mutations)] = [
@@ -75,6 +83,8 @@ public struct Mutations: OptionSet, Hashable, Sendable {
         ("pin-flag-before-count", .pinFlagBeforeCount),
         ("indeterminate-rcu-idle", .indeterminateRCUIdle),
         ("entry-exchange", .entryExchange),
+        ("callbacks-before-pin-wait", .callbacksBeforePinWait),
+        ("nmi-exit-drops-counter-step", .nmiExitDropsCounterStep),
     ]
 
     public var names: [String] {

@@ -17,7 +17,7 @@ public struct MutantCase: Sendable, Hashable, CustomStringConvertible {
     /// Runs the mutant's scenario with the mutation under `model` (default: the model
     /// that catches it).
     public func run(model: MemoryModel? = nil, limits: Limits = Limits()) -> Report {
-        var s = Scenario.named(scenario)!
+        var s = (Scenario.named(scenario) ?? Generator.named(scenario))!
         s.config.mutations = mutation
         return Explorer(scenario: s, model: model ?? caughtUnder, limits: limits).run()
     }
@@ -51,5 +51,9 @@ public struct MutantCase: Sendable, Hashable, CustomStringConvertible {
               scenario: "rcu-lazy", caughtUnder: .tso, invariant: .rcuSafety),
         .init(mutation: .entryExchange, summary: "the brief's entry: exchange to {KERNEL, work = 0}, owed work only in a register",
               scenario: "nmi", caughtUnder: .sc, invariant: .noLostWork),
+        .init(mutation: .callbacksBeforePinWait, summary: "entry runs its queued callbacks before waiting for pinners",
+              scenario: "gen-a/strict/cpu0:queue-callback,run-on-behalf/round-trip", caughtUnder: .sc, invariant: .pinExclusion),
+        .init(mutation: .nmiExitDropsCounterStep, summary: "NMI exit drops its entry's counter step: the NMI's stretch aliases the next",
+              scenario: "rcu-nmi", caughtUnder: .sc, invariant: .rcuSafety),
     ]
 }

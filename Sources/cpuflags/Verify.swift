@@ -296,6 +296,7 @@ struct Mutants: ParsableCommand {
     }
 
     func run() throws {
+        let nw = MutantCase.catalog.map(\.name.count).max() ?? 26
         if !runThem {
             if json {
                 let rows = MutantCase.catalog.map { ["name": $0.name, "summary": $0.summary, "scenario": $0.scenario,
@@ -304,14 +305,15 @@ struct Mutants: ParsableCommand {
                 return
             }
             for m in MutantCase.catalog {
-                print("\(m.name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(m.summary)")
-                print("\(String(repeating: " ", count: 27))caught in \(m.scenario) under \(m.caughtUnder.description) (\(m.invariant.rawValue))")
+                print("\(m.name.padding(toLength: nw, withPad: " ", startingAt: 0)) \(m.summary)")
+                print("\(String(repeating: " ", count: nw + 1))caught in \(m.scenario) under \(m.caughtUnder.description) (\(m.invariant.rawValue))")
             }
             return
         }
         var ok = true
         var reports: [Report] = []
-        if !json { print("mutant                     scenario       SC        TSO       PSO       broken invariant") }
+        let sw = MutantCase.catalog.map(\.scenario.count).max() ?? 14
+        if !json { print("mutant".padding(toLength: nw + 1, withPad: " ", startingAt: 0) + "scenario".padding(toLength: sw, withPad: " ", startingAt: 0) + " SC        TSO       PSO       broken invariant") }
         for m in MutantCase.catalog {
             var cells: [String] = []
             var broken = ""
@@ -328,7 +330,7 @@ struct Mutants: ParsableCommand {
                 }
             }
             if !json {
-                print([m.name.padding(toLength: 26, withPad: " ", startingAt: 0), m.scenario.padding(toLength: 14, withPad: " ", startingAt: 0)]
+                print([m.name.padding(toLength: nw, withPad: " ", startingAt: 0), m.scenario.padding(toLength: sw, withPad: " ", startingAt: 0)]
                       .joined(separator: " ") + " " + cells.map { $0.padding(toLength: 9, withPad: " ", startingAt: 0) }.joined(separator: " ") + " " + broken)
             }
         }

@@ -102,3 +102,41 @@ func negativeNumbersAreRangeErrors(_ args: [String]) throws {
     #expect(obj["skipped"] as! [String] == ["tlb-flush SC"])
     #expect(obj["passed"] as! Bool == false)
 }
+
+@Test func aGeneratedSampleSaysItsSeedAndReplays() throws {
+    let args = ["verify", "--generated", "--bound", "2", "--sample", "3", "--seed", "7", "--model", "sc"]
+    let r = try CLI.run(args)
+    #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    #expect(r.stderr.contains("seed 7"))
+    #expect(r.stderr.contains("cpuflags verify --generated --bound 2 --sample 3 --seed 7"))
+    #expect(r.stdout.contains("coverage of the generated scenarios"))
+    #expect(r.stdout.contains("3 runs: 3 exhaustive and passing"))
+    let j1 = try CLI.run(args + ["--json", "--quiet"])
+    let j2 = try CLI.run(args + ["--json", "--quiet"])
+    func names(_ s: String) throws -> [String] {
+        let obj = try JSONSerialization.jsonObject(with: Data(s.utf8)) as! [String: Any]
+        #expect((obj["generated"] as! [String: Any])["seed"] as? Int == 7)
+        return (obj["reports"] as! [[String: Any]]).map { $0["scenario"] as! String }
+    }
+    #expect(try names(j1.stdout) == names(j2.stdout))
+    // A generated scenario can be named on its own.
+    let one = try names(j1.stdout)[0]
+    let single = try CLI.run(["verify", "--scenario", one, "--model", "sc", "--quiet"])
+    #expect(single.status == 0)
+    #expect(single.stdout.contains(one))
+}
+
+@Test func generatedOptionsAreChecked() throws {
+    for (args, message) in [
+        (["verify", "--generated", "--bound", "9"], "--bound 9: expected 1 to 3"),
+        (["verify", "--generated", "--scenario", "nmi"], "pick one"),
+        (["verify", "--seed", "3"], "--seed needs --sample or --generated"),
+        (["verify", "--generated", "--sample", "-1"], "--sample -1: expected 0 or more"),
+        (["verify", "--jobs", "0"], "--jobs 0: expected 1 to 64"),
+        (["scenarios", "--generated", "--bound", "0"], "--bound 0: expected 1 to 3"),
+    ] {
+        let r = try CLI.run(args)
+        #expect(r.status == 64, "\(args)")
+        #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
+    }
+}

@@ -24,7 +24,7 @@ let mutantCases = MutantCase.catalog
 /// Each mutant is rejected, with a counterexample, under the model named for it...
 @Test(arguments: mutantCases)
 func mutantIsRejected(_ m: MutantCase) throws {
-    var s = try #require(Scenario.named(m.scenario))
+    var s = try #require(Scenario.named(m.scenario) ?? Generator.named(m.scenario))
     s.config.mutations = m.mutation
     let r = m.run()
     let v = try #require(r.violation, "\(m.name) was not caught in \(m.scenario) under \(m.caughtUnder)")
@@ -45,7 +45,7 @@ func mutantIsRejected(_ m: MutantCase) throws {
 /// is what "needs TSO" (or PSO) in the README means.
 @Test(arguments: mutantCases.filter { $0.caughtUnder != .sc })
 func mutantNeedsWeakerModel(_ m: MutantCase) throws {
-    var s = try #require(Scenario.named(m.scenario))
+    var s = try #require(Scenario.named(m.scenario) ?? Generator.named(m.scenario))
     s.config.mutations = m.mutation
     #expect(Explorer(scenario: s, model: .sc).run().violation == nil)
     if m.caughtUnder == .pso {
