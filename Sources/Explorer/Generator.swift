@@ -15,6 +15,8 @@ import CPUFlags
 /// - **C** (3 CPUs, two housekeepers; B >= 2): cpu0 and cpu2 run one op each,
 ///   concurrently, against cpu1 (two pinners of one CPU included, under the pin
 ///   protocol that allows them).
+/// - Budgets (none, one NMI, one timer IRQ on the first isolated CPU) on A machines,
+///   and from B = 3 on every machine.
 ///
 /// Isolated CPUs of three-CPU machines run the short form of their shape (one entry,
 /// one reader). Program shapes are generated only where they mean something: text execution with a
@@ -108,19 +110,19 @@ public enum Generator {
         var out: [Scenario] = []
         // A: two CPUs.
         for seq in sequences(length: 1...bound, targets: [1]) {
-            out += machines(hk: [seq, []], isolated: [1], tag: "a")
+            out += machines(hk: [seq, []], isolated: [1], tag: "a", bound: bound)
         }
         // B: two isolated CPUs.
         if bound >= 1 {
             for seq in sequences(length: 1...max(1, bound - 1), targets: [1, 2]) {
-                out += machines(hk: [seq, [], []], isolated: [1, 2], tag: "b")
+                out += machines(hk: [seq, [], []], isolated: [1, 2], tag: "b", bound: bound)
             }
         }
         // C: two housekeepers.
         if bound >= 2 {
             for a in HousekeepingOp.allCases {
                 for b in HousekeepingOp.allCases where !(a.isGracePeriod && b.isGracePeriod) {
-                    out += machines(hk: [[(a, 1)], [], [(b, 1)]], isolated: [1], tag: "c")
+                    out += machines(hk: [[(a, 1)], [], [(b, 1)]], isolated: [1], tag: "c", bound: bound)
                 }
             }
         }
@@ -174,7 +176,7 @@ public enum Generator {
 
     /// Every machine with these housekeeping programs: each isolated CPU's shape,
     /// policy, pin protocol and budget.
-    static func machines(hk: [[Step]], isolated: [Int], tag: String) -> [Scenario] {
+    static func machines(hk: [[Step]], isolated: [Int], tag: String, bound: Int) -> [Scenario] {
         let all = hk.flatMap { $0 }
         let hasPatch = all.contains { $0.op == .patch }
         let hasGP = all.contains { $0.op.isGracePeriod }
@@ -210,8 +212,9 @@ public enum Generator {
                 let protocols: [PinProtocol] = hasPin && pinners < 2 ? [.flagInWord, .countThenCheck] : [.flagInWord]
                 for proto in protocols {
                     // Budgets on the first isolated CPU, for 2-CPU machines (3-CPU ones
-                    // explore the interleavings of two housekeepers or two isolated CPUs).
-                    let budgets: [Budget] = hk.count == 2 ? Budget.allCases : [.none]
+                    // explore the interleavings of two housekeepers or two isolated CPUs),
+                    // and from bound 3 on for every machine.
+                    let budgets: [Budget] = hk.count == 2 || bound >= 3 ? Budget.allCases : [.none]
                     for budget in budgets {
                         out.append(scenario(hk: hk, isolated: isolated, shapes: shapes, policy: policy, proto: proto,
                                             budget: budget, expedited: expedited, tag: tag))
