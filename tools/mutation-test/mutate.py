@@ -73,7 +73,7 @@ MEMBER_DECL_RE = re.compile(r"^(@\w+(\([^)]*\))?\s*|(public|private|fileprivate|
                             r"(func|init|var|let|case|subscript|typealias|associatedtype|import|deinit)\b")
 ATTRIBUTE_ONLY_RE = re.compile(r"^(@\w+(\([^)]*\))?\s*)+$")
 SKIPPED_STMT_RE = re.compile(r"^(try\s+)?(assert|assertionFailure|precondition|preconditionFailure|fatalError|"
-                             r"platform\.reached|platform\.check)\b")
+                             r"platform\.reached|platform\.check|platform\.limitExceeded)\b")
 ASSIGN_RE = re.compile(r"^[\w.]+(\[[^\]]*\])?\s*(=|\+=|-=|\|=|&=|\^=|&\+=|&-=)\s")
 DEAD_BRANCH_RE = re.compile(r"^(\}\s*)?(else\s+)?if (has\(\.\w+\)|plainStoreMutant) \{$")
 # Bodies not mutated: text for people (descriptions, names), the layout self-check
@@ -637,6 +637,11 @@ def prepare_tree(repo, rev, scratch):
             os.remove(os.path.join(tmp, ".build", ".lock"))
         except FileNotFoundError:
             pass
+        # Clang module caches record their absolute path and refuse to be moved.
+        for root, dirs, _ in os.walk(os.path.join(tmp, ".build")):
+            for d in [d for d in dirs if d == "ModuleCache"]:
+                shutil.rmtree(os.path.join(root, d))
+                dirs.remove(d)
     os.rename(tmp, tree)
     return tree
 
@@ -660,9 +665,25 @@ def write_schema(tree, sources, parsed, mutants):
     return blames
 
 
+def other_swift_builds():
+    """Pids of swift-build processes running now (anyone's)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        try:
+            if d.isdigit() and open(f"/proc/{d}/comm").read().strip() == "swift-build":
+                pids.append(int(d))
+        except OSError:
+            pass
+    return pids
+
+
 def build(tree):
-    """`swift build -c release --product cpuflags` in the scratch tree. Returns
-    (ok, output, seconds)."""
+    """`swift build -c release --product cpuflags` in the scratch tree, after waiting
+    for any other swift build on the machine to end (one build at a time on 2 cores).
+    Returns (ok, output, seconds of our build)."""
+    while other_swift_builds():
+        log("  waiting for another swift build to finish ...")
+        time.sleep(10)
     t0 = time.time()
     p = subprocess.run(["swift", "build", "-c", "release", "--product", "cpuflags"], cwd=tree,
                        capture_output=True, text=True)
@@ -692,8 +713,18 @@ def build_schema(tree, sources, parsed, mutants, cache):
         new = {}
         for m in re.finditer(r"/Sources/CPUFlags/([\w+]+\.swift):(\d+):\d+: error: (.*)", output):
             name, line, msg = m.group(1), int(m.group(2)), m.group(3)
+            if "before being initialized" in msg:
+                continue  # reported at the read, not at the mutant: see below
             for num in blames.get(name, [set()] * (line + 1))[line] if line < len(blames.get(name, [])) else []:
                 new.setdefault(num, f"{name}:{line}: {msg}")
+        # Definite initialization is reported where the variable is read, not at the
+        # dropped (or moved) assignment: blame the drops and swaps that assign it.
+        for m in re.finditer(r"/Sources/CPUFlags/([\w+]+\.swift):(\d+):\d+: error: (?:constant|variable) '(\w+)' "
+                             r"(?:used|captured by a closure|passed by reference) before being initialized", output):
+            name, var = m.group(1), m.group(3)
+            for mu in kept:
+                if mu.file == name and mu.op in ("drop", "swap") and re.search(rf"(^|; ){var} = ", mu.before):
+                    new.setdefault(mu.num, f"{name}: '{var}' used before being initialized")
         if not new:
             sys.stderr.write(output[-6000:])
             raise SystemExit("the schema does not build and the errors name no mutant (see above)")
@@ -846,6 +877,8 @@ def main():
     ap.add_argument("--results", default="mutation-results.jsonl", help="JSON-lines output (truncated first)")
     ap.add_argument("--resume", metavar="FILE", help="append to FILE and skip the mutants already in it")
     ap.add_argument("--summary", help="also write the Markdown summary to this file")
+    ap.add_argument("--report", metavar="FILE", help="only print (and with --summary write) the summary of the "
+                    "results in FILE, without building or running anything")
     ap.add_argument("--skip-baseline", action="store_true",
                     help="do not check that the schema build with no mutant passes the suites")
     ap.add_argument("--scratch", default=SCRATCH_ROOT, help=f"scratch root (default {SCRATCH_ROOT})")
@@ -863,7 +896,26 @@ def main():
         print(f"{len(selected)} mutants", file=sys.stderr)
         return
 
-    generator = hashlib.sha256(open(__file__, "rb").read()).hexdigest()[:12]
+    if args.report:
+        recs = {}
+        for line in open(args.report):
+            if line.strip():
+                r = json.loads(line)
+                recs[r["id"]] = r
+        records = [recs[m.id] for m in selected if m.id in recs]
+        extra = [f"{len(records)} of the {len(selected)} mutants of this revision have results in {args.report}"
+                 + ("." if len(records) == len(selected) else "; the others were not run yet (resume with --resume).")]
+        secs = sum(r.get("seconds", 0) for r in records)
+        extra.append(f"Sum of the per-mutant run times: {secs:.0f}s.")
+        md = summary_markdown(records, rev[:12], suites, extra)
+        print(md)
+        if args.summary:
+            with open(args.summary, "w") as f:
+                f.write(md + "\n")
+        return
+
+    # The compiler's rejections are cached per exact mutant set (ids and variant text).
+    generator = hashlib.sha256(json.dumps([(m.id, m.payload) for m in mutants]).encode()).hexdigest()[:12]
     scratch = os.path.join(args.scratch, rev[:12])
     tree = prepare_tree(args.repo, rev, scratch)
     kept, rejected, build_secs = build_schema(tree, sources, parsed, mutants,
