@@ -31,19 +31,19 @@ extension Explorer {
             }
         }
         if blocked.count == 1 && s.ghost.gpWaitingOn >= 0 {
-            // The one accepted end state: a grace period still waiting on a CPU that is
-            // outside an EQS and has not entered one since the sample. Its next
-            // quiescent state comes from beyond the scenario's end: the end of its
-            // kernel stretch, or, for a CPU in lazy user mode (INDETERMINATE is not
-            // RCU-idle), the tick or RCU's force-quiescent-state IPI, which the model
-            // does not have (an expedited grace period sends its IPI itself). A CPU
-            // that entered an EQS since the sample is never excused (requirement 3,
-            // checked above and in checkGracePeriodCanFinish); a CPU in USER or IDLE
-            // has, by construction. Anything else is a deadlock.
+            // The one accepted end state: a grace period still waiting on a CPU whose
+            // program ended in the kernel and that has not entered an EQS since the
+            // sample: its next quiescent state is the end of that kernel stretch,
+            // beyond the scenario's end. A CPU that entered an EQS since the sample is
+            // never excused (requirement 3, checked above and in
+            // checkGracePeriodCanFinish). A CPU left in lazy user mode is not excused
+            // either: INDETERMINATE is not RCU-idle, nothing credits it but an
+            // interrupt (the expedited grace period's, or the tick and RCU's FQS IPI,
+            // which the model does not have), and the explorer reports that as the
+            // deadlock it is. Anything else is a deadlock too.
             let t = Int(s.ghost.gpWaitingOn)
             let word = CPUWord(raw: s.memory[map.address(Location(.word, t))])
-            let outsideEQS = (s.cpus[t].context == .kernel && word.mode == .kernel)
-                || (s.cpus[t].context == .user && word.mode == .indeterminate)
+            let outsideEQS = s.cpus[t].context == .kernel && word.mode == .kernel
             let waiter = s.cpus[blockedCPUs[0]].frames
             let gpBlocked = waiter.count == 1 && scenario.programs[blockedCPUs[0]][Int(waiter[0].pc)] == .synchronizeRCU
             if !outsideEQS || !gpBlocked {

@@ -83,7 +83,9 @@ public enum Generator {
             case (.pollIdle, _): return ([.enterIdle(polling: true), .pollIdle, .exitIdle, .kernelAccess], false)
             case (.rcuReader, false):
                 return ([.rcuReader(write: true), .exitToUser, .enterFromUser, .rcuReader(write: true)], false)
-            case (.rcuReader, true): return ([.rcuReader(write: true), .exitToUser], false)
+            // Ends in the kernel: a normal grace period cannot credit a CPU left in lazy
+            // user mode (the explorer reports that deadlock; see EndStates.swift).
+            case (.rcuReader, true): return ([.rcuReader(write: true), .exitToUser, .enterFromUser], false)
             case (.contextSwitch, false):
                 return ([.enterFromUser, .kernelAccess, .contextSwitch, .exitToUser, .enterFromUser, .kernelAccess], true)
             case (.contextSwitch, true): return ([.enterFromUser, .contextSwitch, .exitToUser, .enterFromUser], true)
