@@ -88,11 +88,6 @@ public struct CPUWord: Hashable, Sendable, CustomStringConvertible {
         CPUWord(raw: raw | (UInt64(w.rawValue) << CPUWord.workShift))
     }
 
-    /// The counter advanced by one, wrapping inside its 24 bits.
-    @inlinable public static func next(_ c: UInt32) -> UInt32 {
-        (c &+ 1) & UInt32((1 << CPUWord.counterBits) - 1)
-    }
-
     public var description: String {
         var s = "\(mode)"
         if polling { s += "+poll" }

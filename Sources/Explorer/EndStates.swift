@@ -65,6 +65,12 @@ extension Explorer {
             if let lost = s.ghost.owed.violationAtEnd(cpu: c, word: word) {
                 return Violation(invariant: .noLostWork, message: lost)
             }
+            // Every callback a housekeeper asked for ran, or is still announced by the
+            // CALLBACKS bit of its CPU's word (that CPU runs it at its next entry).
+            let unrun = s.ghost.requested[c] & ~s.ghost.ran[c]
+            if unrun != 0 && !word.work.contains(.callbacks) {
+                return Violation(invariant: .noLostWork, message: "callback(s) 0b\(String(unrun, radix: 2)) requested for cpu\(c) never ran, and its word \(word) does not announce them: lost")
+            }
             if s.ghost.onBehalf[c] != 0 {
                 return Violation(invariant: .pinExclusion, message: "cpu\(c) still marked as worked on behalf of at the end")
             }

@@ -83,6 +83,7 @@ public struct Explorer {
             ghost: GlobalGhost(
                 onBehalf: Array(repeating: 0, count: n), outstanding: Array(repeating: 0, count: n),
                 owed: OwedWork(cpuCount: n),
+                requested: Array(repeating: 0, count: n),
                 queued: Array(repeating: 0, count: n), ran: Array(repeating: 0, count: n),
                 gpSample: Array(repeating: -1, count: n), gpSnapshot: Array(repeating: 0, count: n)))
     }

@@ -56,9 +56,11 @@ extension Machine {
                 trace("patch to text v\(v) complete")
             }
         case .queueCallback(let t, let id):
+            try ghost { () throws(Suspend) in state.ghost.requested[t] |= 1 << UInt64(id) }
             try f.queueCallback(id, for: t)
         case .runOnBehalf(let t, let id):
             // A cache drain: pinned and run here, or an IPI.
+            try ghost { () throws(Suspend) in state.ghost.requested[t] |= 1 << UInt64(id) }
             try f.submit(.cacheDrain, to: [t], callback: id)
         case .wake(let t):
             // A wakeup: WAKE for a polling idle CPU, or a reschedule IPI.

@@ -87,7 +87,10 @@ struct GlobalGhost: Hashable {
     var outstanding: [Int8]
     /// Deferred work that requesters were told is done and its CPU has not run yet.
     var owed: OwedWork
-    /// Queued callback ids per target, and those that ran.
+    /// Callback ids the harness asked for, per target (its own record, not the core's:
+    /// a core that never queues a callback must not make the oracle forget it).
+    var requested: [UInt64]
+    /// Queued callback ids per target (as the core reported them), and those that ran.
     var queued: [UInt64]
     var ran: [UInt64]
     var gracePeriodStarted: Bool = false

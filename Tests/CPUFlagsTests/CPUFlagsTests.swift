@@ -10,7 +10,11 @@ import Testing
     #expect(w.counter == 12345)
     #expect(w.polling)
     #expect(w.work == [.kernelTLBFlush, .pinned])
-    #expect(CPUWord.next(UInt32((1 << CPUWord.counterBits) - 1)) == 0)
+    // The entry's fetch-add steps the counter by `counterUnit`; at its top the carry
+    // falls off bit 63 and leaves the mode, polling and work bits alone.
+    let top = CPUWord(mode: .kernel, counter: UInt32((1 << CPUWord.counterBits) - 1), work: [.callbacks])
+    let wrapped = CPUWord(raw: top.raw &+ CPUWord.counterUnit)
+    #expect(wrapped.counter == 0 && wrapped.mode == .kernel && wrapped.work == [.callbacks])
     for mode in Mode.allCases { #expect(CPUWord(mode: mode, counter: 7).mode == mode) }
 }
 
