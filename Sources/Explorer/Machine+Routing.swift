@@ -13,10 +13,11 @@ extension Machine {
         try ghost { () throws(Suspend) in
             try checkDeferralIsReal(route, kind: kind, target: target, requester: requester)
             state.ghost.owed.record(route, kind: kind, target: target)
-            if case .deferred = route, kind.bit == .callbacks, state.ghost.ran[target] == state.ghost.queued[target] {
-                // The callbacks this bit announces already ran (a pinner took the queue
-                // between the enqueue and this CAS): nothing is owed, and the target's
-                // entry will find the queue empty.
+            if case .deferred = route, kind.bit == .callbacks, state.ghost.requested[target] & ~state.ghost.ran[target] == 0 {
+                // Every callback asked for (the harness's record, not what the core
+                // reported queueing) already ran: a pinner took the queue between the
+                // enqueue and this CAS. Nothing is owed, and the target's entry will
+                // find the queue empty.
                 state.ghost.owed.ran(.callbacks, on: target)
             }
             if kind == .rcuExpedited, case .interrupt(let w?) = route {
