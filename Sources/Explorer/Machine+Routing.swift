@@ -13,13 +13,8 @@ extension Machine {
         try ghost { () throws(Suspend) in
             try checkDeferralIsReal(route, kind: kind, target: target, requester: requester)
             state.ghost.owed.record(route, kind: kind, target: target)
-            if case .deferred = route, kind.bit == .callbacks, state.ghost.requested[target] & ~state.ghost.ran[target] == 0 {
-                // Every callback asked for (the harness's record, not what the core
-                // reported queueing) already ran: a pinner took the queue between the
-                // enqueue and this CAS. Nothing is owed, and the target's entry will
-                // find the queue empty.
-                state.ghost.owed.ran(.callbacks, on: target)
-            }
+            // A pinner may have run the queue between the enqueue and this CAS.
+            if case .deferred = route, kind.bit == .callbacks { settleCallbacks(of: target) }
             if kind == .rcuExpedited, case .interrupt(let w?) = route {
                 // A grace period's sample found the target outside an EQS: from here on
                 // requirement (3) watches it (checkGracePeriodCanFinish).
@@ -71,6 +66,16 @@ extension Machine {
         let from = state.cpus[c].frames.last(where: { $0.kind == .ipi })!.ipis[index].from
         try ghostPoint("IPI \(kind.rawValue) from cpu\(from) done") { () throws(Suspend) in
             state.ghost.outstanding[Int(from)] -= 1
+        }
+    }
+
+    /// The one rule for a CPU's callback debt in the ledger: it is settled once every
+    /// callback the harness asked for (its own record, not what the core reported
+    /// queueing) has run. Applied where callbacks run and where a CALLBACKS bit is set
+    /// (which announces nothing if a pinner already took the queue).
+    func settleCallbacks(of target: Int) {
+        if state.ghost.requested[target] & ~state.ghost.ran[target] == 0 {
+            state.ghost.owed.ran(.callbacks, on: target)
         }
     }
 

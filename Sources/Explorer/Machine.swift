@@ -367,9 +367,7 @@ final class Machine: Platform {
             try checkCallbacksRunOnce(ids, of: target, on: runner)
             try checkCallbacksRunnerHoldsPin(of: target, on: runner)
             state.ghost.ran[target] |= ids
-            if state.ghost.ran[target] == state.ghost.queued[target] {
-                state.ghost.owed.ran(.callbacks, on: target)
-            }
+            settleCallbacks(of: target)
             trace("run callbacks 0b\(String(ids, radix: 2)) of cpu\(target)")
         }
     }
