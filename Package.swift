@@ -7,6 +7,8 @@ let package = Package(
         .library(name: "CPUFlags", targets: ["CPUFlags"]),
         .library(name: "Explorer", targets: ["Explorer"]),
         .library(name: "Simulator", targets: ["Simulator"]),
+        .library(name: "Traces", targets: ["Traces"]),
+        .library(name: "Recorder", targets: ["Recorder"]),
         .executable(name: "cpuflags", targets: ["cpuflags"]),
     ],
     dependencies: [
@@ -33,10 +35,19 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // Real ftrace recordings: streaming reader, mode timelines, IPI requests, the
+        // callback catalog, and their replay through the simulator's policies.
+        .target(
+            name: "Traces",
+            dependencies: ["CPUFlags", "Simulator"],
+            resources: [.copy("callbacks.catalog")]
+        ),
+        // Recording a trace through tracefs, with built-in workloads.
+        .target(name: "Recorder", dependencies: []),
         .executableTarget(
             name: "cpuflags",
             dependencies: [
-                "CPUFlags", "Explorer", "Simulator",
+                "CPUFlags", "Explorer", "Simulator", "Traces", "Recorder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "TextTable", package: "TextTable"),
             ]
@@ -44,6 +55,8 @@ let package = Package(
         .testTarget(name: "CPUFlagsTests", dependencies: ["CPUFlags"]),
         .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "CPUFlags"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "CPUFlags"]),
+        .testTarget(name: "TracesTests", dependencies: ["Traces", "Simulator", "CPUFlags"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RecorderTests", dependencies: ["Recorder"]),
         // What a user sees: runs the built executable (a dependency, so it is built first).
         .testTarget(name: "CLITests", dependencies: ["cpuflags"]),
     ],

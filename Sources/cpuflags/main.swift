@@ -9,14 +9,14 @@ struct CPUFlagsCommand: ParsableCommand {
         commandName: "cpuflags",
         abstract: "Implement, prove and measure the per-CPU mode + deferred work design (cpu_flags).",
         version: cpuflagsVersion,
-        subcommands: [Verify.self, Scenarios.self, Mutants.self, Simulate.self],
+        subcommands: [Verify.self, Scenarios.self, Mutants.self, Simulate.self, Record.self, Analyze.self],
         defaultSubcommand: Verify.self)
 }
 
 // `verify` is the default subcommand, so ArgumentParser would read `cpuflags nosuch` as
 // verify's unexpected argument and print verify's usage. A first argument that is not
 // an option is meant as a subcommand: say so, with the root usage.
-let subcommandNames = [Verify._commandName, Scenarios._commandName, Mutants._commandName, Simulate._commandName]
+let subcommandNames = [Verify._commandName, Scenarios._commandName, Mutants._commandName, Simulate._commandName, Record._commandName, Analyze._commandName]
 if let first = CommandLine.arguments.dropFirst().first, !first.hasPrefix("-"), !subcommandNames.contains(first), first != "help" {
     let names = subcommandNames.joined(separator: ", ")
     FileHandle.standardError.write("""

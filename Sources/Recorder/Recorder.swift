@@ -1,0 +1,2 @@
+/// Recording a trace of IPIs and CPU modes through tracefs (`cpuflags record`).
+public enum Recorder {}
