@@ -231,3 +231,37 @@ public enum Charts {
     }
 }
 
+
+extension Charts {
+    /// Horizontal bar panels side by side, one row per policy, one panel per metric:
+    /// `panels[i].values[j]` is policy `policies[j]`'s value in panel i (the trace
+    /// analyzer's chart; the simulator's `comparison` adds causes and sweeps).
+    public static func policyPanels(title: String, caption: String, policies: [Policy],
+                                    panels: [(title: String, values: [Double])]) -> String {
+        let rowH = 26.0, left = 150.0, panelW = 280.0, gap = 110.0, top = 78.0
+        let plotBottom = top + rowH * Double(policies.count)
+        let width = left + (panelW + gap) * Double(max(panels.count, 1)) + 60
+        var svg = header(width: width, height: plotBottom + 60)
+        svg += "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">\(esc(title))</text>\n"
+        svg += "<text class=\"caption\" x=\"10\" y=\"40\">\(esc(caption))</text>\n"
+        for (k, panel) in panels.enumerated() {
+            let x0 = left + Double(k) * (panelW + gap)
+            let t = ticks(upTo: panel.values.max() ?? 1)
+            svg += "<text x=\"\(f(x0))\" y=\"\(f(top - 12))\" font-weight=\"bold\">\(esc(panel.title))</text>\n"
+            svg += xAxis(t, x0: x0, width: panelW, yTop: top, yBottom: plotBottom)
+            for (i, p) in policies.enumerated() {
+                let y = top + rowH * Double(i)
+                let v = i < panel.values.count ? panel.values[i] : 0
+                let w = v <= 0 ? 0 : max(v / (t.last ?? 1) * panelW, minimumBarPx)
+                let colour = policyColour(p)
+                if k == 0 {
+                    svg += "<text x=\"\(left - 18)\" y=\"\(y + 16)\" text-anchor=\"end\" fill=\"\(colour)\" font-weight=\"bold\">\(esc(p.rawValue))</text>\n"
+                }
+                svg += "<rect x=\"\(f(x0))\" y=\"\(f(y + 5))\" width=\"\(f(w))\" height=\"16\" fill=\"\(colour)\"/>\n"
+                let label = v == v.rounded() && v < 1e9 ? String(format: "%.0f", v) : String(format: "%.1f", v)
+                svg += "<text x=\"\(f(x0 + w + 4))\" y=\"\(f(y + 17))\">\(label)</text>\n"
+            }
+        }
+        return svg + "</svg>\n"
+    }
+}

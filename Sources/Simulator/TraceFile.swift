@@ -145,10 +145,16 @@ public final class ChromeTraceWriter {
 
     /// Starts the process of `policy`: the events emitted from now on belong to it.
     public func beginProcess(_ policy: Policy) {
-        pid += 1
+        beginProcess(named: policy.rawValue)
         self.policy = policy
+    }
+
+    /// Starts a process named `name` (a recording's timeline, say).
+    public func beginProcess(named name: String) {
+        pid += 1
+        policy = nil
         namedThreads = []
-        _ = put(TraceEvent(name: "process_name", ph: "M", ts: 0, pid: pid, tid: 0, args: ["name": policy.rawValue]))
+        _ = put(TraceEvent(name: "process_name", ph: "M", ts: 0, pid: pid, tid: 0, args: ["name": name]))
     }
 
     /// Writes `event` under the current process (its `pid` is replaced); false once the
