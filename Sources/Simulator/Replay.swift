@@ -35,10 +35,17 @@ public final class PolicyReplay {
     public private(set) var deferredFlushesRun: [Int]
     public private(set) var deferredSyncsRun: [Int]
 
-    public init(policy: Policy, cpuCount: Int, isolated: [Bool], config: MachineConfig = MachineConfig()) {
+    /// The core's configuration: the policy's, with `mutations` (wrong variants of the
+    /// core, to show that a replay catches them; empty in every real use).
+    let coreConfig: ProtocolConfig
+
+    public init(policy: Policy, cpuCount: Int, isolated: [Bool], config: MachineConfig = MachineConfig(), mutations: Mutations = []) {
         precondition(cpuCount > 0 && isolated.count == cpuCount, "replay: \(cpuCount) CPUs, \(isolated.count) isolated flags")
         self.policy = policy
         model = policy.model
+        var c = model.coreConfig
+        c.mutations = mutations
+        coreConfig = c
         platform = SimPlatform(cpuCount: cpuCount)
         machine = RoutingContext(isolated: isolated, config: config)
         frames = Array(repeating: nil, count: cpuCount)
@@ -62,7 +69,7 @@ public final class PolicyReplay {
 
     func core(_ cpu: Int) -> CPUFlags<SimPlatform> {
         platform.current = cpu
-        return CPUFlags(platform: platform, cpu: cpu, config: model.coreConfig)
+        return CPUFlags(platform: platform, cpu: cpu, config: coreConfig)
     }
 
     /// Counts what the last core call on `cpu` ran (the platform's effect counters).

@@ -13,6 +13,8 @@ public final class Analysis {
         public var policies: [Policy] = Policy.allCases
         public var badLinesMax = TraceLimits.badLinesDefault
         public var machine = MachineConfig()
+        /// Wrong variants of the core to replay with (tests, `--mutation`).
+        public var mutations: Mutations = []
         public init() {}
     }
 
@@ -192,7 +194,7 @@ public final class Analysis {
         perCPU = Array(repeating: CPUTotals(policies: policies.count), count: n)
         var isolated = Array(repeating: options.isolated == nil, count: n)
         for c in options.isolated ?? [] where c < n { isolated[c] = true }
-        replays = policies.map { PolicyReplay(policy: $0, cpuCount: n, isolated: isolated, config: options.machine) }
+        replays = policies.map { PolicyReplay(policy: $0, cpuCount: n, isolated: isolated, config: options.machine, mutations: options.mutations) }
     }
 
     // MARK: Events
