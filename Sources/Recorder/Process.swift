@@ -176,6 +176,6 @@ public enum OutputTarget {
             }
         }
         if !stdout && Glibc.close(fd) != 0 && failure == 0 { failure = errno }
-        if failure != 0 { throw RecorderError(.output, shown, "cannot write the file", errno: failure) }
+        if failure != 0 { throw RecorderError(.output, shown, stdout ? "cannot write the trace" : "cannot write the file", errno: failure) }
     }
 }

@@ -28,6 +28,13 @@ public enum Recorder {
         return min(max(wanted, 4096), cap)
     }
 
+    /// Why a user of effective uid `euid` cannot record (nil for root).
+    public static func rootProblem(euid: uid_t) -> RecorderError? {
+        guard euid != 0 else { return nil }
+        return RecorderError(.notRoot, "cpuflags record", "needs root (effective uid \(euid)): tracefs files can be read and written only by root, and mounting it needs CAP_SYS_ADMIN",
+                             hint: "run it with sudo")
+    }
+
     /// MemAvailable of /proc/meminfo, in KB.
     public static func memAvailableKB() -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
@@ -175,10 +182,7 @@ public struct RecordResult: Sendable {
 /// Setup, recording and restore: whatever happens after tracefs was touched (an error,
 /// a signal), the settings are restored before this returns or throws.
 public func record(_ options: RecordOptions, progress: @escaping (String) -> Void) throws(RecorderError) -> RecordResult {
-    if options.requireRoot && geteuid() != 0 {
-        throw RecorderError(.notRoot, "cpuflags record", "needs root (effective uid \(geteuid())): tracefs files can be read and written only by root, and mounting it needs CAP_SYS_ADMIN",
-                            hint: "run it with sudo")
-    }
+    if options.requireRoot, let e = Recorder.rootProblem(euid: geteuid()) { throw e }
     // Checked again here (parse checked it too): the API can be called without parse.
     try OutputTarget.checkWritable(options.output)
     let root: String
