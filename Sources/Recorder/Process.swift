@@ -52,6 +52,8 @@ final class ChildProcess {
     let pid: pid_t
     let argv: [String]
     private(set) var status: Int32?
+    /// Whether we stopped it (at --duration, on a signal or an error), rather than it ending.
+    private(set) var stoppedByUs = false
 
     /// Starts `argv` (looked up in PATH). With `stdoutToStderr`, the child's standard
     /// output goes to standard error: the trace itself is going to standard output.
@@ -92,6 +94,7 @@ final class ChildProcess {
     /// Stops the child: SIGTERM, then SIGKILL if it is still there after `grace` seconds.
     func terminate(grace: Double = 2) {
         guard !poll() else { return }
+        stoppedByUs = true
         kill(pid, SIGTERM)
         let deadline = monotonicSeconds() + grace
         while monotonicSeconds() < deadline {

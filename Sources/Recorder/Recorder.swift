@@ -173,6 +173,8 @@ public struct RecordResult: Sendable {
     public var interruptedBy: Int32?
     /// The command's exit code (128 + signal if it was killed).
     public var commandExitCode: Int32?
+    /// Whether the recording stopped the command (at --duration or on a signal).
+    public var commandStopped: Bool
     public var workloadIterations: Int
     /// Settings that could not be restored (reported, also as warnings on progress).
     public var restoreFailures: [RecorderError]
@@ -312,6 +314,6 @@ public func record(_ options: RecordOptions, progress: @escaping (String) -> Voi
                         entriesInBuffer: recording.entriesInBuffer, entriesWritten: recording.entriesWritten,
                         missingEvents: session.missing.map(\.name), enabledEvents: session.enabled.map(\.name),
                         output: options.output, tracefsDirectory: usedDirectory, usedInstance: usedInstance, bufferKB: bufferKB, seconds: seconds, interruptedBy: interrupted,
-                        commandExitCode: child?.exitCode, workloadIterations: run?.iterations.load(ordering: .relaxed) ?? 0,
+                        commandExitCode: child?.exitCode, commandStopped: child?.stoppedByUs ?? false, workloadIterations: run?.iterations.load(ordering: .relaxed) ?? 0,
                         restoreFailures: restoreFailures)
 }

@@ -71,7 +71,7 @@ struct Record: ParsableCommand {
             FileHandle.standardError.write("Error: \(error)\n".data(using: .utf8)!)
             throw ExitCode(error.exitStatus)
         }
-        if let code = result.commandExitCode, code != 0 {
+        if let code = result.commandExitCode, code != 0, !result.commandStopped {
             FileHandle.standardError.write("note: the command's exit code was \(code) (the recording is complete)\n".data(using: .utf8)!)
         }
         if let sig = result.interruptedBy {
