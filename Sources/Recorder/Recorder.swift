@@ -189,6 +189,7 @@ public func record(_ options: RecordOptions, progress: @escaping (String) -> Voi
     try OutputTarget.checkWritable(options.output)
     let root: String
     if let given = options.tracefsRoot { root = given } else { root = try TraceFS.locate(progress: progress).root }
+    if options.instanceMode != .topLevel { TraceSession.removeStaleInstances(root: root, progress: progress) }
 
     let trap = options.trapSignals ? SignalTrap.install() : nil
     defer { trap?.uninstall() }

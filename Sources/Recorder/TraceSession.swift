@@ -201,6 +201,32 @@ public final class TraceSession {
         progress("warning: \(why); recording at the top level of \(root) instead (its settings are restored at the end, but what its buffer held before is cleared)")
     }
 
+    /// Removes instances left by a cpuflags that was killed before it could clean up
+    /// (SIGKILL, a crash): `cpuflags-PID` and `cpuflags-PID-keys` whose PID is not a
+    /// running process. A left-over keys instance would keep its tracepoint's static key
+    /// on, and a left-over recording instance holds its buffer's memory. rmdir disables
+    /// the instance's events itself. Returns the names removed.
+    @discardableResult
+    public static func removeStaleInstances(root: String, progress: (String) -> Void = { _ in }) -> [String] {
+        let instances = "\(root)/instances"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: instances) else { return [] }
+        var removed: [String] = []
+        for name in names.sorted() where name.hasPrefix("cpuflags-") {
+            let rest = name.dropFirst("cpuflags-".count)
+            let digits = rest.hasSuffix("-keys") ? rest.dropLast("-keys".count) : rest
+            guard let pid = pid_t(digits), pid > 0, pid != getpid() else { continue }
+            // kill(pid, 0) fails with ESRCH only when no such process exists.
+            guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            if rmdir("\(instances)/\(name)") == 0 {
+                removed.append(name)
+            } else {
+                progress("warning: cannot remove the stale instance \(instances)/\(name) (rmdir): \(RecorderError.describe(errno: errno))")
+            }
+        }
+        if !removed.isEmpty { progress("removed instance(s) left by a cpuflags that did not finish: \(removed.joined(separator: ", "))") }
+        return removed
+    }
+
     public func start() throws(RecorderError) { try TraceFS.write("1", to: "\(dir)/tracing_on") }
     public func stop() throws(RecorderError) { try TraceFS.write("0", to: "\(dir)/tracing_on") }
 

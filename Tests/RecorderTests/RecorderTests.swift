@@ -294,6 +294,16 @@ final class FakeTraceFS {
         #expect(files.map(fake.read) == before)
     }
 
+    @Test func staleInstancesOfDeadProcessesAreRemoved() throws {
+        let fake = try FakeTraceFS()
+        // pid_max is at most 4194304, so this pid cannot be running.
+        let names = ["cpuflags-99999999", "cpuflags-99999999-keys", "cpuflags-\(getpid())", "someone-else", "cpuflags-1"]
+        for n in names { try FileManager.default.createDirectory(atPath: "\(fake.root)/instances/\(n)", withIntermediateDirectories: false) }
+        #expect(TraceSession.removeStaleInstances(root: fake.root) == ["cpuflags-99999999", "cpuflags-99999999-keys"])
+        let left = try FileManager.default.contentsOfDirectory(atPath: "\(fake.root)/instances").sorted()
+        #expect(left == ["cpuflags-1", "cpuflags-\(getpid())", "someone-else"].sorted())
+    }
+
     @Test func instanceRequiredButUnavailable() throws {
         let fake = try FakeTraceFS(instances: false)
         let before = fake.settings()
