@@ -238,13 +238,20 @@ public func record(_ options: RecordOptions, progress: @escaping (String) -> Voi
             // The recording loop itself runs on the housekeeping CPUs too: only the
             // spinners are on the isolated ones.
             try Affinity.pinCurrentThread(to: options.housekeeping)
-            try r.startSpinners()
-            progress("spinner 'spin' on isolated CPU(s) \(options.isolated); \(w.rawValue) on housekeeping CPU(s) \(options.housekeeping)")
         }
 
         try session.start()
         let started = monotonicSeconds()
-        if let r = run { try r.startWorker() }
+        if let r = run {
+            // The spinners start once the recording is on: their first syscalls (the
+            // affinity change, and the one `spin` makes on its CPU) are recorded, the
+            // analyzer's evidence that the spinner then runs in user mode. A spinner
+            // already spinning when the recording began would show no such event,
+            // and its mode would be reported unknown.
+            try r.startSpinners()
+            progress("spinner 'spin' on isolated CPU(s) \(options.isolated); \(run!.workload.rawValue) on housekeeping CPU(s) \(options.housekeeping)")
+            try r.startWorker()
+        }
         if !options.command.isEmpty {
             child = try ChildProcess(options.command, stdoutToStderr: OutputTarget.isStdout(options.output))
             progress("running: \(options.command.joined(separator: " ")) (pid \(child!.pid))")

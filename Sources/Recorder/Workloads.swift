@@ -123,6 +123,9 @@ final class WorkloadRun {
     /// says which mapping it has finished reading, so the housekeeping thread unmaps a
     /// mapping only once no spinner can touch it any more.
     static func spin(_ state: SpinState, _ slot: SpinState.Slot) {
+        // One syscall on the isolated CPU before spinning: its sys_exit tells the
+        // analyzer the spinner is in user mode from here on.
+        _ = getpid()
         var acc: UInt = 0
         while !state.stop.load(ordering: .relaxed) {
             let r = state.region.load(ordering: .acquiring)

@@ -183,6 +183,8 @@ public struct ModeTracker {
         case .sysExit:
             closeIRQ()
             set(.user)
+            // execve (59) and execveat (322) rename the task: keep the new name.
+            if line.syscallNumber == 59 || line.syscallNumber == 322, t.task > 0 { t.comm[t.task] = line.comm }
         case .pageFaultUser:
             fromUser()
             set(.kernel)

@@ -232,6 +232,18 @@ public struct TraceLine {
         return neg ? -v : v
     }
 
+    /// The "NR n" of a sys_enter / sys_exit line.
+    public var syscallNumber: Int? {
+        let n = bytes.count
+        var i = fieldsStart
+        guard i + 3 < n, bytes[i] == UInt8(ascii: "N"), bytes[i + 1] == UInt8(ascii: "R"), bytes[i + 2] == 32 else { return nil }
+        i += 3
+        var v = 0
+        var digits = 0
+        while i < n && Self.isDigit(bytes[i]) && digits < 6 { v = v * 10 + Int(bytes[i] &- 48); i += 1; digits += 1 }
+        return digits > 0 ? v : nil
+    }
+
     /// A callback or function name with its offset dropped ("f+0x0/0x10" -> "f").
     public func symbol(_ key: StaticString) -> String? {
         guard let r = fieldRange(key) else { return nil }
