@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "CPUFlagsTests", dependencies: ["CPUFlags"]),
         .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "CPUFlags"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "CPUFlags"]),
-        .testTarget(name: "TracesTests", dependencies: ["Traces", "Simulator", "CPUFlags"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TracesTests", dependencies: ["Traces", "Simulator", "CPUFlags"], exclude: ["Fixtures"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder"]),
         // What a user sees: runs the built executable (a dependency, so it is built first).
         .testTarget(name: "CLITests", dependencies: ["cpuflags"]),

@@ -27,9 +27,14 @@ struct Analyze: ParsableCommand {
     @Option(name: .long, help: "Write every request as one JSON object per line to this file.") var requests: String?
     @Option(name: .long, help: "Malformed lines tolerated before stopping with an error.") var maxBadLines = TraceLimits.badLinesDefault
     @Flag(name: .long, help: "No progress or warnings on stderr.") var quiet = false
+    @Option(name: .long, help: "Replay with a wrong variant of the core (repeatable; see 'cpuflags mutants'): shows that a replay catches it.")
+    var mutation: [String] = []
 
     func validate() throws {
         if let isolated { _ = try parseIsolated(isolated) }
+        for m in mutation where !Mutations.named.contains(where: { $0.name == m }) {
+            throw ValidationError("--mutation '\(m)': unknown; expected one of: \(Mutations.named.map(\.name).joined(separator: ", "))")
+        }
         guard maxBadLines >= 0 else { throw ValidationError("--max-bad-lines \(maxBadLines): expected 0 or more") }
         for (option, path) in [("svg", svg), ("trace", trace), ("requests", requests)] {
             guard let path else { continue }
@@ -56,6 +61,7 @@ struct Analyze: ParsableCommand {
         options.isolated = try isolated.map(parseIsolated)
         if !policy.isEmpty { options.policies = policy }
         options.badLinesMax = maxBadLines
+        for m in mutation { if let named = Mutations.named.first(where: { $0.name == m }) { options.mutations.insert(named.mutation) } }
         let analysis = Analysis(options: options, catalog: cat)
         if !quiet {
             analysis.onWarning = { stderr("warning: \($0)") }
