@@ -78,15 +78,8 @@ struct Analyze: ParsableCommand {
             if let requests { requestsFile = try OutputFile(creating: requests) }
         } catch { stderr("Error: \(error)"); throw ExitCode(2) }
         analysis.timeline = timeline
-        if let requestsFile {
-            let names = analysis.policies.map(\.rawValue)
-            var buffer = Data()
-            analysis.onRequest = { r in
-                buffer.append(Analyze.jsonLine(r, policies: names).data(using: .utf8)!)
-                if buffer.count > 1 << 16 { try? requestsFile.write(buffer); buffer.removeAll(keepingCapacity: true) }
-            }
-            defer { try? requestsFile.write(buffer) }
-        }
+        let requestLines = requestsFile.map { RequestLines(file: $0, policies: analysis.policies.map(\.rawValue)) }
+        if let requestLines { analysis.onRequest = { requestLines.add($0) } }
         let input: TraceInput
         do {
             input = try TraceInput(file)
@@ -98,6 +91,7 @@ struct Analyze: ParsableCommand {
         let report = analysis.report(input: file)
         do {
             try timeline?.finish(at: Int64(report.lastSeconds * 1e9))
+            try requestLines?.flush()
             try requestsFile?.close()
         } catch { stderr("Error: \(error)"); throw ExitCode(2) }
         if let svg {
@@ -121,6 +115,24 @@ struct Analyze: ParsableCommand {
             print(Analyze.render(report))
         }
         if !report.violations.isEmpty { throw ExitCode(1) }
+    }
+
+    /// The `--requests` file: one JSON object per settled request, written in blocks.
+    final class RequestLines {
+        let file: OutputFile
+        let policies: [String]
+        var buffer = Data()
+        var failure: OutputFile.Failure?
+        init(file: OutputFile, policies: [String]) { self.file = file; self.policies = policies }
+        func add(_ r: IPIRequest) {
+            buffer.append(Analyze.jsonLine(r, policies: policies).data(using: .utf8)!)
+            if buffer.count > 1 << 16 { try? flush() }
+        }
+        func flush() throws {
+            if let failure { throw failure }
+            do { try file.write(buffer) } catch { failure = error; throw error }
+            buffer.removeAll(keepingCapacity: true)
+        }
     }
 
     static func jsonLine(_ r: IPIRequest, policies: [String]) -> String {
