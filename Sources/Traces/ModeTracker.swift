@@ -75,6 +75,10 @@ public struct ModeTracker {
         var untracedInterrupts = 0
         var untracedReturns = 0
         var missedSwitches = 0
+        /// Entries the recording shows: syscalls, user faults, idle periods.
+        var syscalls = 0
+        var userFaults = 0
+        var idlePeriods = 0
     }
 
     /// Tasks per CPU whose user time is kept (for isolated-CPU detection).
@@ -180,19 +184,23 @@ public struct ModeTracker {
         case .sysEnter:
             fromUser()
             set(.kernel)
+            t.syscalls += 1
         case .sysExit:
             closeIRQ()
             set(.user)
             // execve (59) and execveat (322) rename the task: keep the new name.
             if line.syscallNumber == 59 || line.syscallNumber == 322, t.task > 0 { t.comm[t.task] = line.comm }
         case .pageFaultUser:
+            t.userFaults += 1
             fromUser()
             set(.kernel)
             set(.user)
         case .cpuIdle:
             closeIRQ()
             let state = line.int("state") ?? -1
-            set(state == 4_294_967_295 || state < 0 ? .kernel : .idle(polling: state == 0))
+            let idle = !(state == 4_294_967_295 || state < 0)
+            if idle, case .idle = t.base {} else if idle { t.idlePeriods += 1 }
+            set(idle ? .idle(polling: state == 0) : .kernel)
         case .schedSwitch:
             let sw = SchedSwitch(line)
             // The switch runs in the kernel, at an interrupt's exit if one is open.
@@ -297,6 +305,9 @@ public struct ModeTracker {
         public var untracedInterrupts: Int
         public var untracedReturns: Int
         public var seen: Bool
+        public var syscalls: Int
+        public var userFaults: Int
+        public var idlePeriods: Int
     }
 
     public func summary(_ cpu: Int) -> Summary {
@@ -307,7 +318,8 @@ public struct ModeTracker {
         let top = t.userNs.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }
         return Summary(cpu: cpu, seconds: secs, topTask: top.flatMap { t.comm[$0.key] }, topTaskPid: top?.key,
                        topTaskUserFraction: span > 0 ? Double(top?.value ?? 0) / Double(span) : 0,
-                       untracedInterrupts: t.untracedInterrupts, untracedReturns: t.untracedReturns, seen: t.first >= 0)
+                       untracedInterrupts: t.untracedInterrupts, untracedReturns: t.untracedReturns, seen: t.first >= 0,
+                       syscalls: t.syscalls, userFaults: t.userFaults, idlePeriods: t.idlePeriods)
     }
 }
 

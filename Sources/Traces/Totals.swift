@@ -104,6 +104,8 @@ public struct Row: Sendable {
 /// Per target CPU, per policy.
 public struct CPUTotals: Sendable {
     public var requests = 0
+    /// Requests by the catalog's kind ("unknown" for callbacks it does not know).
+    public var byKind: [String: Int] = [:]
     public var byPolicy: [PolicyCount]
     /// From each policy's replay: entries the core made, deferred flushes and
     /// serializations it ran on them.
@@ -120,6 +122,7 @@ public struct CPUTotals: Sendable {
 
     mutating func add(_ r: IPIRequest, row: Row, replays: [PolicyReplay]) {
         requests += 1
+        byKind[r.kind?.rawValue ?? "unknown", default: 0] += 1
         for i in byPolicy.indices { byPolicy[i].add(r, policy: i, replay: replays[i], costs: replays[i].costs) }
     }
 }

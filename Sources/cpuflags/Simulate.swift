@@ -4,6 +4,7 @@ import Explorer
 import Foundation
 import Simulator
 import TextTable
+import Traces
 
 extension Policy: ExpressibleByArgument {}
 
@@ -46,6 +47,8 @@ struct Simulate: ParsableCommand {
     var trace: String?
     @Option(name: .long, parsing: .unconditional, help: "Trace window in simulated ms, FROM-TO (default 0-50; needs --trace).")
     var traceWindow: String?
+    @Option(name: .long, help: "Derive the workload's rates from a recording (ftrace text, .xz, .gz, .dat): what each isolated CPU received and did per second; printed. Options given explicitly win.")
+    var workloadFrom: String?
     @Option(name: .long, help: ArgumentHelp("Vary a parameter: PARAM=a,b,c (PARAM a config path such as workload.isolatedSyscallsPerSec; booleans as 0,1). Repeatable: each combination of the values is a row (at most \(SimulatorLimits.sweepCombinationsMax)).", valueName: "param=values"))
     var sweep: [String] = []
 
@@ -132,6 +135,18 @@ struct Simulate: ParsableCommand {
             mc.seed = s
         }
         if let text = isolated { mc.isolated = text }
+        if let path = workloadFrom {
+            let rates = try Simulate.rates(from: path)
+            // The machine's isolated CPUs scale the targeted sources (wakeups, user-mm
+            // shootdowns); a bad cpulist is reported below, by validate.
+            let count = (try? mc.validate())?.cpus.count ?? 1
+            var w = mc.workload
+            rates.apply(to: &w, isolatedCount: count)
+            // What the user set explicitly wins over the recording.
+            if syscallsPerSec != nil { w.isolatedSyscallsPerSec = mc.workload.isolatedSyscallsPerSec }
+            if idlePerSec != nil { w.isolatedIdlePeriodsPerSec = mc.workload.isolatedIdlePeriodsPerSec }
+            mc.workload = w
+        }
 
         // A policy given twice runs once, in the order first given.
         var policies: [Policy] = []
@@ -272,7 +287,36 @@ struct Simulate: ParsableCommand {
         }
     }
 
+    /// Rates derived from recordings, by path: `makePlan` runs twice (validate, run),
+    /// the recording is read once.
+    nonisolated(unsafe) static var ratesCache: [String: WorkloadRates] = [:]
+
+    static func rates(from path: String) throws -> WorkloadRates {
+        if let r = ratesCache[path] { return r }
+        do {
+            let r = try WorkloadRates.derive(from: path, catalog: try CallbackCatalog.builtIn())
+            ratesCache[path] = r
+            return r
+        } catch { throw ValidationError("--workload-from \(error)") }
+    }
+
+    /// The rates a recording gave, as the user reads them.
+    static func describe(_ r: WorkloadRates, _ w: Workload) -> String {
+        var s = "workload from \(r.input): isolated CPU(s) \(r.isolatedCPUs.map(String.init).joined(separator: ",")) over \(String(format: "%.3f", r.seconds)) s\n"
+        s += "  per isolated CPU per second: " + r.requestsPerCPUPerSecond.sorted { $0.key < $1.key }
+            .map { "\($0.key) \(String(format: "%.2f", $0.value))" }.joined(separator: ", ") + "\n"
+        s += String(format: "  entries (syscalls + user faults) %.2f/s, idle periods %.2f/s\n", r.entriesPerSecond, r.idlePeriodsPerSecond)
+        s += String(format: "  -> workload: kernelTLBFlushPerSec %.3f, textPatchBatchesPerSec %.3f, rcuExpeditedPerSec %.3f, userTLBShootdownPerSec %.3f, wakeupsPerSec %.3f, cacheDrainsPerSec %.3f, pageTableFreeSyncsPerSec %.3f, isolatedSyscallsPerSec %.3f, isolatedIdlePeriodsPerSec %.3f, isolatedIdleNs %.0f (rcuNormalPerSec %.3f: not in IPIs, kept)\n",
+                        w.kernelTLBFlushPerSec, w.textPatchBatchesPerSec, w.rcuExpeditedPerSec, w.userTLBShootdownPerSec, w.wakeupsPerSec,
+                        w.cacheDrainsPerSec, w.pageTableFreeSyncsPerSec, w.isolatedSyscallsPerSec, w.isolatedIdlePeriodsPerSec, w.isolatedIdleNs, w.rcuNormalPerSec)
+        return s
+    }
+
     func execute(_ plan: Plan) throws {
+        if let path = workloadFrom, let r = Simulate.ratesCache[path] {
+            let text = Simulate.describe(r, plan.config.workload)
+            if json { FileHandle.standardError.write(text.data(using: .utf8)!) } else { print(text) }
+        }
         let policies = plan.policies
         let results: [PolicyResult]
         if !plan.sweeps.isEmpty {

@@ -106,3 +106,16 @@ var tracefsUsable: Bool {
     #expect((by["linux"]?["deliveries"] as? [String: Int])?["interrupted"] == n)
     #expect((by["cpuflags"]?["deliveries"] as? [String: Int])?["deferred"] == modes["user"])
 }
+
+@Test func simulateTakesItsWorkloadFromARecording() throws {
+    let f = AnalyzeFixture.path("static-keys-excerpt.txt")
+    let r = try CLI.run(["simulate", "--workload-from", f, "--cpus", "16", "--seconds", "0.05", "--policy", "linux", "--policy", "cpuflags"])
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(r.stdout.contains("workload from \(f): isolated CPU(s) 1"))
+    #expect(r.stdout.contains("syncCore"))
+    // The text patches of the recording reach the simulated machine.
+    let textPatch = r.stdout.split(separator: "\n").first { $0.hasPrefix("  -> workload:") } ?? ""
+    #expect(!textPatch.contains("textPatchBatchesPerSec 0.000"), "\(textPatch)")
+    let bad = try CLI.run(["simulate", "--workload-from", "/nonexistent.txt"])
+    #expect(bad.status == 64 && bad.stderr.contains("--workload-from /nonexistent.txt: cannot open"), "\(bad.stderr)")
+}
