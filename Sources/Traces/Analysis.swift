@@ -193,7 +193,9 @@ public final class Analysis {
         reschedOpen = Array(repeating: nil, count: n)
         perCPU = Array(repeating: CPUTotals(policies: policies.count), count: n)
         var isolated = Array(repeating: options.isolated == nil, count: n)
-        for c in options.isolated ?? [] where c < n { isolated[c] = true }
+        for c in options.isolated ?? [] {
+            if c < n { isolated[c] = true } else { warn("isolated", "--isolated names cpu\(c), but the recording has \(n) CPUs") }
+        }
         replays = policies.map { PolicyReplay(policy: $0, cpuCount: n, isolated: isolated, config: options.machine, mutations: options.mutations) }
     }
 

@@ -10,9 +10,7 @@ public struct PolicyCount: Sendable, Codable, Equatable {
     public var interruptions = 0
     /// Interruptions that hit the target's task (user or kernel, not idle).
     public var taskInterruptions = 0
-    /// Time the target's task lost to them, ns: the recording's measured handler time
-    /// where the recording delivered the request by an interrupt over the task, the
-    /// cost model's (`CostModel`) otherwise.
+    /// Time the target's task lost to them, ns (`IPIRequest.interruptCost`).
     public var lostNs: Double = 0
     /// The part of `lostNs` taken from the cost model.
     public var modelledNs: Double = 0
@@ -32,14 +30,19 @@ extension IPIRequest {
     /// know: assumed to interrupt everywhere).
     func delivery(_ i: Int) -> Delivery { verdicts[i] ?? .interrupted }
 
-    /// What an interrupt for this request costs its target under a policy: measured
-    /// where the recording shows it over the task, else the cost model's.
-    func interruptCost(_ replay: PolicyReplay, costs: CostModel) -> (ns: Double, modelled: Bool) {
+    /// What an interrupt for this request costs its target under a policy, and the
+    /// part of it that is the cost model's: the recording's handler time (from the
+    /// interrupt's entry event to the handler's end) where it shows the request
+    /// delivered over the task, the model's handler time otherwise; plus, for a request
+    /// that sent an IPI of its own, the model's interrupt entry and exit (the hardware
+    /// and entry code around the traced part, which no event shows).
+    func interruptCost(_ replay: PolicyReplay, costs: CostModel) -> (ns: Double, modelledNs: Double) {
+        let entryExit = ipiSent ? costs.interruptEntryExitNs : 0
         if seen == .interrupt, let c = costNs, deliveredOver == .user || deliveredOver == .kernel {
-            return (Double(c), false)
+            return (Double(c) + entryExit, entryExit)
         }
         let handler = kind.map { replay.modelHandlerNs($0) } ?? costs.emptyHandlerNs
-        return (handler + (ipiSent ? costs.interruptEntryExitNs : 0), true)
+        return (handler + entryExit, handler + entryExit)
     }
 }
 
@@ -55,7 +58,7 @@ extension PolicyCount {
         if r.hitsTask {
             let c = r.interruptCost(replay, costs: costs)
             lostNs += c.ns
-            if c.modelled { modelledNs += c.ns }
+            modelledNs += c.modelledNs
         }
     }
 }

@@ -44,7 +44,7 @@ struct Analyze: ParsableCommand {
 
     func parseIsolated(_ text: String) throws -> [Int] {
         do {
-            let list = try CPUList(parsing: text, cpuCount: TraceLimits.cpuMax + 1)
+            let list = try CPUList(parsing: text, cpuCount: min(TraceLimits.cpuMax + 1, SimulatorLimits.cpusMax))
             return list.cpus
         } catch { throw ValidationError("--isolated '\(text)': \(error)") }
     }
