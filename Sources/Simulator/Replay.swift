@@ -126,7 +126,9 @@ public final class PolicyReplay {
     public func handle(_ kinds: [WorkKind], on cpu: Int) {
         let f = core(cpu)
         for k in kinds { f.runHandler(k) }
-        account(cpu, entered: false)
+        // The handlers' own flushes and serializations are the interrupt's work (its
+        // cost is the handler's), not deferred work run at an entry.
+        _ = platform.takeEffects(cpu)
     }
 
     /// The open interrupt of `cpu` returns (the core's IRQ exit). `wasIPI` drives the

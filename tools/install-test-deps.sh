@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The system tools the tests use beside the toolchain: xz and gzip (compressed
+# recordings) and trace-cmd (the .dat path). Installs what is missing with apt-get
+# (Debian); prints what it could not install and carries on: the tests that need a
+# missing tool say so and skip.
+set -u
+missing=()
+command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
+command -v gzip >/dev/null 2>&1 || missing+=(gzip)
+command -v trace-cmd >/dev/null 2>&1 || missing+=(trace-cmd)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
+    || echo "could not install ${missing[*]}: the tests that need them will skip" >&2
+else
+  echo "not installed (and no root apt-get here): ${missing[*]}; the tests that need them will skip" >&2
+fi
+exit 0
