@@ -14,8 +14,10 @@ public final class PolicyReplay {
     let model: any PolicyModel
     let platform: SimPlatform
     let machine: RoutingContext
-    /// The open interrupt of each CPU, with the frame its `irqExit` needs.
-    var frames: [CPUFlags<SimPlatform>.IRQFrame?]
+    /// The open interrupt of each CPU, with the frame its `irqExit` needs. Per-CPU
+    /// state is in buffers allocated once (no runtime exclusivity check per access, as
+    /// a stored array of a class would cost: this is the analyzer's hot path).
+    let frames: UnsafeMutableBufferPointer<CPUFlags<SimPlatform>.IRQFrame?>
 
     /// What a CPU is doing, as far as its word is concerned.
     public enum Target: Equatable, Sendable {
@@ -29,11 +31,12 @@ public final class PolicyReplay {
     }
 
     // What the replay counted, per CPU.
+    let counts: UnsafeMutableBufferPointer<Int>
     /// Entries into the kernel (from user or idle) the core made.
-    public private(set) var entries: [Int]
+    public var entries: [Int] { (0..<cpuCount).map { counts[3 * $0] } }
     /// Kernel TLB flushes and serializations the core ran on entries (deferred work).
-    public private(set) var deferredFlushesRun: [Int]
-    public private(set) var deferredSyncsRun: [Int]
+    public var deferredFlushesRun: [Int] { (0..<cpuCount).map { counts[3 * $0 + 1] } }
+    public var deferredSyncsRun: [Int] { (0..<cpuCount).map { counts[3 * $0 + 2] } }
 
     /// The core's configuration: the policy's, with `mutations` (wrong variants of the
     /// core, to show that a replay catches them; empty in every real use).
@@ -48,18 +51,24 @@ public final class PolicyReplay {
         coreConfig = c
         platform = SimPlatform(cpuCount: cpuCount)
         machine = RoutingContext(isolated: isolated, config: config)
-        frames = Array(repeating: nil, count: cpuCount)
-        entries = Array(repeating: 0, count: cpuCount)
-        deferredFlushesRun = Array(repeating: 0, count: cpuCount)
-        deferredSyncsRun = Array(repeating: 0, count: cpuCount)
+        frames = .allocate(capacity: cpuCount)
+        frames.initialize(repeating: nil)
+        counts = .allocate(capacity: 3 * cpuCount)
+        counts.initialize(repeating: 0)
         // Every CPU starts in KERNEL (SimPlatform's zeroed memory): until a recording
         // says what a CPU does, requests to it are routed as to a CPU in the kernel.
+    }
+
+    deinit {
+        frames.deallocate()
+        counts.deallocate()
     }
 
     public var cpuCount: Int { platform.cpuCount }
 
     /// The first broken promise (lost work, a core assertion), if any.
     public var violation: String? { platform.violation }
+    public var hasViolation: Bool { platform.hasViolation }
 
     /// The mode `cpu`'s word says now.
     public func mode(_ cpu: Int) -> Mode { platform.word(cpu).mode }
@@ -75,9 +84,9 @@ public final class PolicyReplay {
     /// Counts what the last core call on `cpu` ran (the platform's effect counters).
     func account(_ cpu: Int, entered: Bool) {
         let e = platform.takeEffects(cpu)
-        deferredFlushesRun[cpu] += e.flushes
-        deferredSyncsRun[cpu] += e.serializations
-        if entered { entries[cpu] += 1 }
+        counts[3 * cpu + 1] += e.flushes
+        counts[3 * cpu + 2] += e.serializations
+        if entered { counts[3 * cpu] += 1 }
     }
 
     /// Brings `cpu`'s word to `target` through the core's transitions: entries from

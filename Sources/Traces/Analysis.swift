@@ -40,7 +40,11 @@ public final class Analysis {
     var tracker = ModeTracker(cpuCount: 0)
     var matcher = RequestMatcher(cpuCount: 0)
     var replays: [PolicyReplay] = []
-    public private(set) var format: String = "unknown"
+    /// The text format seen: "ftrace", "trace-cmd-report", or "unknown" before the first
+    /// event (an enum inside: it is compared on every line).
+    public var format: String { formatSeen.rawValue }
+    enum Format: String { case unknown, ftrace, traceCmdReport = "trace-cmd-report" }
+    var formatSeen = Format.unknown
     public private(set) var container: TraceInput.Container = .plain
     public private(set) var lines = 0
     public private(set) var events = 0
@@ -54,9 +58,6 @@ public final class Analysis {
     public private(set) var selfRequests = 0
     var warningsByKind: [String: Int] = [:]
     public private(set) var violations: [Violation] = []
-    var recent: [[UInt8]] = Array(repeating: [], count: 8)
-    var recentNumbers: [Int] = Array(repeating: 0, count: 8)
-    var recentHead = 0
     var nextID = 0
     var lastExpire: Int64 = 0
     /// Aggregates, per "target/callback".
@@ -73,7 +74,17 @@ public final class Analysis {
         public var context: [String]
     }
 
+    deinit {
+        recent.deallocate()
+        recentLengths.deallocate()
+        recentNumbers.deallocate()
+        recentHead.deallocate()
+    }
+
     public init(options: Options = Options(), catalog: CallbackCatalog) {
+        recentNumbers.initialize(repeating: 0, count: Analysis.recentCount)
+        recentLengths.initialize(repeating: 0, count: Analysis.recentCount)
+        recentHead.initialize(to: 0)
         self.options = options
         self.catalog = catalog
         var ps: [Policy] = []
@@ -101,19 +112,27 @@ public final class Analysis {
         if n == TraceLimits.warningsPrinted + 1 { onWarning?("(further '\(kind)' warnings are counted, not printed)") }
     }
 
-    /// Keeps the last lines read (raw bytes, buffers reused: no String per line), for
-    /// the context of a violation.
+    /// Keeps the last lines read (up to 512 bytes each, copied into a ring allocated
+    /// once: no allocation per line), for the context of a violation.
+    static let recentCount = 8, recentBytes = 512
+    let recent = UnsafeMutablePointer<UInt8>.allocate(capacity: Analysis.recentCount * Analysis.recentBytes)
+    let recentLengths = UnsafeMutablePointer<Int>.allocate(capacity: Analysis.recentCount)
+    let recentNumbers = UnsafeMutablePointer<Int>.allocate(capacity: Analysis.recentCount)
+    let recentHead = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+
     func remember(_ bytes: UnsafeBufferPointer<UInt8>, _ number: Int) {
-        let i = recentHead
-        recent[i].removeAll(keepingCapacity: true)
-        recent[i].append(contentsOf: bytes.prefix(512))
+        let i = recentHead.pointee
+        let n = min(bytes.count, Analysis.recentBytes)
+        if n > 0 { (recent + i * Analysis.recentBytes).update(from: bytes.baseAddress!, count: n) }
+        recentLengths[i] = n
         recentNumbers[i] = number
-        recentHead = (recentHead + 1) % recent.count
+        recentHead.pointee = (i + 1) % Analysis.recentCount
     }
 
     var recentLines: [String] {
-        (0..<recent.count).map { (recentHead + $0) % recent.count }.filter { recentNumbers[$0] > 0 }
-            .map { "\(recentNumbers[$0]): " + String(decoding: recent[$0], as: UTF8.self) }
+        (0..<Analysis.recentCount).map { (recentHead.pointee + $0) % Analysis.recentCount }.filter { recentNumbers[$0] > 0 }.map {
+            "\(recentNumbers[$0]): " + String(decoding: UnsafeBufferPointer(start: recent + $0 * Analysis.recentBytes, count: recentLengths[$0]), as: UTF8.self)
+        }
     }
 
     func handleLine(_ bytes: UnsafeBufferPointer<UInt8>, number: Int, input: TraceInput) throws {
@@ -121,7 +140,7 @@ public final class Analysis {
         if number & 0x3FFFF == 0 { onProgress?(input.bytesRead, number) }
         guard let first = bytes.first(where: { $0 != 32 && $0 != 9 }) else { return }
         if first == UInt8(ascii: "#") {
-            if cpuCount == 0, format == "unknown" { format = "ftrace" }
+            if cpuCount == 0, formatSeen == .unknown { formatSeen = .ftrace }
             headerLine(bytes)
             return
         }
@@ -132,8 +151,8 @@ public final class Analysis {
                 return
             }
             let text = String(decoding: bytes, as: UTF8.self)
-            if cpuCount == 0 && format == "unknown", text.hasPrefix("cpus=") {
-                format = "trace-cmd-report"
+            if cpuCount == 0 && formatSeen == .unknown, text.hasPrefix("cpus=") {
+                formatSeen = .traceCmdReport
                 if let n = Int(text.dropFirst(5)), n > 0, n <= TraceLimits.cpuMax + 1 { setCPUs(n) }
                 return
             }
@@ -146,7 +165,7 @@ public final class Analysis {
             }
             return
         }
-        if format == "unknown" { format = line.hasFlags ? "ftrace" : "trace-cmd-report" }
+        if formatSeen == .unknown { formatSeen = line.hasFlags ? .ftrace : .traceCmdReport }
         if cpuCount == 0 { setCPUs(256) }
         if line.cpu >= cpuCount {
             guard line.cpu <= TraceLimits.cpuMax else { return }
@@ -290,7 +309,8 @@ public final class Analysis {
     }
 
     func check(_ i: Int, number: Int) {
-        guard let v = replays[i].violation, !violations.contains(where: { $0.policy == policies[i].rawValue }) else { return }
+        guard replays[i].hasViolation, let v = replays[i].violation else { return }
+        guard !violations.contains(where: { $0.policy == policies[i].rawValue }) else { return }
         violations.append(Violation(policy: policies[i].rawValue, message: v, line: number, context: recentLines))
     }
 

@@ -48,6 +48,15 @@ public struct ModeTracker {
     /// The mode a request finds its target in (reported per request).
     public enum Observed: String, Sendable, Codable, CaseIterable {
         case user, kernel, idle, irq, unknown
+        var index: Int {
+            switch self {
+            case .user: return 0
+            case .kernel: return 1
+            case .idle: return 2
+            case .irq: return 3
+            case .unknown: return 4
+            }
+        }
     }
 
     struct OpenIRQ {
@@ -88,7 +97,13 @@ public struct ModeTracker {
     /// Where each switched-out task resumes (user or kernel); dead tasks are dropped.
     var resume: [Int32: Base] = [:]
     /// Exit events seen, per interrupt kind: from then on that kind closes only by them.
-    var exitsSeen: Set<String> = []
+    struct ExitKinds: OptionSet {
+        let rawValue: UInt8
+        static let callFunction = ExitKinds(rawValue: 1)
+        static let reschedule = ExitKinds(rawValue: 2)
+        static let irqHandler = ExitKinds(rawValue: 4)
+    }
+    var exitsSeen: ExitKinds = []
     public private(set) var tasksDropped = 0
 
     public init(cpuCount: Int) { tracks = Array(repeating: Track(), count: cpuCount) }
@@ -120,9 +135,14 @@ public struct ModeTracker {
     /// Handles one event, calling `emit` for each change in order.
     public mutating func handle(_ line: TraceLine, report: (Int, Change, Observed) -> Void) {
         let c = line.cpu
-        account(c, until: line.time)
-        var t = tracks[c]
-        defer { tracks[c] = t }
+        Self.account(&tracks[c], until: line.time)
+        // In place: copying a CPU's track out and back cost two array copies per event.
+        Self.step(line, &tracks[c], &resume, &exitsSeen, &tasksDropped, report)
+    }
+
+    static func step(_ line: TraceLine, _ t: inout Track, _ resume: inout [Int32: Base], _ exitsSeen: inout ExitKinds,
+                     _ tasksDropped: inout Int, _ report: (Int, Change, Observed) -> Void) {
+        let c = line.cpu
         /// Reports a change with the mode it leaves the CPU in.
         func emit(_ cpu: Int, _ change: Change) {
             report(cpu, change, t.irq != nil ? .irq : Self.observed(t.base))
@@ -231,26 +251,26 @@ public struct ModeTracker {
             openIRQ(.timer, provisional: false)
         case .callFunctionEntry, .callFunctionSingleEntry:
             closeIRQ()
-            openIRQ(.callFunction, provisional: !exitsSeen.contains("call_function"))
+            openIRQ(.callFunction, provisional: !exitsSeen.contains(.callFunction))
         case .rescheduleEntry:
             closeIRQ()
-            openIRQ(.reschedule, provisional: !exitsSeen.contains("reschedule"))
+            openIRQ(.reschedule, provisional: !exitsSeen.contains(.reschedule))
             if t.irq?.provisional == true { closeIRQ() }
         case .irqHandlerEntry:
             if t.irq == nil {
-                openIRQ(.device, provisional: !exitsSeen.contains("irq_handler"))
+                openIRQ(.device, provisional: !exitsSeen.contains(.irqHandler))
                 if t.irq?.provisional == true { closeIRQ() }
             }
         case .localTimerExit:
             if t.irq?.kind == .timer { closeIRQ() }
         case .callFunctionExit, .callFunctionSingleExit:
-            exitsSeen.insert("call_function")
+            exitsSeen.insert(.callFunction)
             if t.irq?.kind == .callFunction { closeIRQ() }
         case .rescheduleExit:
-            exitsSeen.insert("reschedule")
+            exitsSeen.insert(.reschedule)
             if t.irq?.kind == .reschedule { closeIRQ() }
         case .irqHandlerExit:
-            exitsSeen.insert("irq_handler")
+            exitsSeen.insert(.irqHandler)
             if t.irq?.kind == .device { closeIRQ() }
         case .csdFunctionEntry:
             if t.irq == nil && (line.inHardIRQ == true || (line.inHardIRQ == nil && t.ipiJustClosed)) {
@@ -272,15 +292,13 @@ public struct ModeTracker {
         t.last = line.time
     }
 
-    /// Adds the time since `cpu`'s last event to its current mode (and task).
-    mutating func account(_ cpu: Int, until now: Int64) {
-        var t = tracks[cpu]
-        defer { tracks[cpu] = t }
+    /// Adds the time since the track's last event to its current mode (and task).
+    static func account(_ t: inout Track, until now: Int64) {
         if t.first < 0 { t.first = now; t.since = now; return }
         let dt = now - t.since
         guard dt > 0 else { return }
         let o: Observed = t.irq != nil ? .irq : Self.observed(t.base)
-        t.nsIn[Observed.allCases.firstIndex(of: o)!] += dt
+        t.nsIn[o.index] += dt
         if o == .user && t.task > 0 {
             if t.userNs[t.task] != nil || t.userNs.count < Self.userTasksMax { t.userNs[t.task, default: 0] += dt }
         }
@@ -289,7 +307,7 @@ public struct ModeTracker {
 
     /// Closes every CPU's accounting at `end` (the recording's last timestamp).
     public mutating func finish(at end: Int64) {
-        for c in tracks.indices where tracks[c].first >= 0 { account(c, until: end) }
+        for c in tracks.indices where tracks[c].first >= 0 { Self.account(&tracks[c], until: end) }
     }
 
     // MARK: What the timeline says per CPU

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Explicit limits on what the reader accepts.
 public enum TraceLimits {
     /// A longer line is malformed (ftrace lines are a few hundred bytes at most).
@@ -124,6 +128,9 @@ public struct TraceLine {
         var i = 0
         var close = -1
         while i < n {
+            // memchr finds each '[' (the task name before it is padded with spaces).
+            guard let hit = memchr(bytes.baseAddress! + i, Int32(UInt8(ascii: "[")), n - i) else { break }
+            i = UnsafeRawPointer(hit).assumingMemoryBound(to: UInt8.self) - bytes.baseAddress!
             if bytes[i] == UInt8(ascii: "[") {
                 var j = i + 1
                 var cpu = 0
