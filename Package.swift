@@ -42,8 +42,9 @@ let package = Package(
             dependencies: ["CPUFlags", "Simulator"],
             resources: [.copy("callbacks.catalog")]
         ),
-        // Recording a trace through tracefs, with built-in workloads.
-        .target(name: "Recorder", dependencies: []),
+        // Recording a trace through tracefs, with built-in workloads (the simulator's
+        // cpulist parser and file writer).
+        .target(name: "Recorder", dependencies: ["Simulator"]),
         .executableTarget(
             name: "cpuflags",
             dependencies: [

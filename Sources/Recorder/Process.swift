@@ -1,4 +1,5 @@
 import Foundation
+import Simulator
 import Synchronization
 
 /// SIGINT and SIGTERM during a recording: the handler only notes the signal (an atomic
@@ -143,42 +144,20 @@ public enum OutputTarget {
     /// must exist and be writable.
     public static func checkWritable(_ path: String) throws(RecorderError) {
         if isStdout(path) { return }
-        func fail(_ code: Int32) -> RecorderError { RecorderError(.output, path, "cannot create the file", errno: code) }
-        if path.isEmpty { throw fail(ENOENT) }
-        var st = stat()
-        if stat(path, &st) == 0 {
-            if (st.st_mode & S_IFMT) == S_IFDIR { throw fail(EISDIR) }
-            if access(path, W_OK) != 0 { throw fail(errno) }
-            return
+        do { try OutputFile.checkWritable(path) } catch {
+            throw RecorderError(.output, path, error.what, errno: error.errno)
         }
-        if errno != ENOENT { throw fail(errno) }
-        let dir = (path as NSString).deletingLastPathComponent
-        let parent = dir.isEmpty ? "." : dir
-        guard stat(parent, &st) == 0 else { throw fail(errno) }
-        if (st.st_mode & S_IFMT) != S_IFDIR { throw fail(ENOTDIR) }
-        if access(parent, W_OK | X_OK) != 0 { throw fail(errno) }
     }
 
-    /// Writes `data` to `path` (created or truncated), or to standard output.
+    /// Writes `data` to `path` (created or truncated), or to standard output, through
+    /// the package's one file writer (`OutputFile`).
     public static func write(_ data: Data, to path: String) throws(RecorderError) {
-        let stdout = isStdout(path)
-        let shown = stdout ? "standard output" : path
-        let fd = stdout ? 1 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
-        guard fd >= 0 else { throw RecorderError(.output, shown, "cannot create the file", errno: errno) }
-        var failure: Int32 = 0
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            var done = 0
-            while done < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                done += n
-            }
+        do {
+            let f = isStdout(path) ? OutputFile(standardOutput: ()) : try OutputFile(creating: path)
+            try f.write(data)
+            try f.close()
+        } catch {
+            throw RecorderError(.output, error.path, error.what, errno: error.errno)
         }
-        if !stdout && Glibc.close(fd) != 0 && failure == 0 { failure = errno }
-        if failure != 0 { throw RecorderError(.output, shown, stdout ? "cannot write the trace" : "cannot write the file", errno: failure) }
     }
 }

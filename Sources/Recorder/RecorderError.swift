@@ -1,4 +1,5 @@
 import Foundation
+import Simulator
 
 /// Why a recording could not be made or finished. The description names the file or the
 /// setting, what was being done and the errno, so that a user can repeat the step by hand
@@ -57,17 +58,6 @@ public struct RecorderError: Error, CustomStringConvertible, Sendable, Equatable
         }
     }
 
-    /// "ENOENT (No such file or directory)": the errno's name, for searching, and its text.
-    public static func describe(errno code: Int32) -> String {
-        let names: [Int32: String] = [
-            EPERM: "EPERM", ENOENT: "ENOENT", EIO: "EIO", EBADF: "EBADF", EACCES: "EACCES", EEXIST: "EEXIST",
-            ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL", EMFILE: "EMFILE", ENFILE: "ENFILE",
-            EFBIG: "EFBIG", ENOSPC: "ENOSPC", EROFS: "EROFS", ELOOP: "ELOOP", ENAMETOOLONG: "ENAMETOOLONG",
-            EDQUOT: "EDQUOT", ETXTBSY: "ETXTBSY", ENXIO: "ENXIO", EPIPE: "EPIPE", ENOMEM: "ENOMEM",
-            EBUSY: "EBUSY", ENODEV: "ENODEV", ENOTEMPTY: "ENOTEMPTY", ESRCH: "ESRCH", EAGAIN: "EAGAIN",
-            ENOTSUP: "ENOTSUP",
-        ]
-        let text = String(cString: strerror(code))
-        return "\(names[code] ?? "errno \(code)") (\(text))"
-    }
+    /// "ENOENT (No such file or directory)": the package's one errno describer.
+    public static func describe(errno code: Int32) -> String { OutputFile.describe(errno: code) }
 }

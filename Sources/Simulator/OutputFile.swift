@@ -22,7 +22,16 @@ public final class OutputFile {
         guard fd >= 0 else { throw Failure(path: path, what: "cannot create the file", errno: errno) }
     }
 
-    deinit { if fd >= 0 { _ = Glibc.close(fd) } }
+    /// Standard output, through the same writer (closing it leaves fd 1 open).
+    public init(standardOutput: ()) {
+        path = "standard output"
+        fd = 1
+        ownsFD = false
+    }
+
+    private var ownsFD = true
+
+    deinit { if fd >= 0 && ownsFD { _ = Glibc.close(fd) } }
 
     /// Writes all of `data` (retrying short writes and EINTR).
     public func write(_ data: Data) throws(Failure) {
@@ -45,6 +54,7 @@ public final class OutputFile {
     /// Closes the file; a close that fails (NFS, a full disk) is a write error too.
     public func close() throws(Failure) {
         guard fd >= 0 else { return }
+        guard ownsFD else { fd = -1; return }
         let r = Glibc.close(fd)
         fd = -1
         if r != 0 { throw Failure(path: path, what: "cannot write the file", errno: errno) }
@@ -86,6 +96,8 @@ public final class OutputFile {
             ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL", EMFILE: "EMFILE", ENFILE: "ENFILE",
             EFBIG: "EFBIG", ENOSPC: "ENOSPC", EROFS: "EROFS", ELOOP: "ELOOP", ENAMETOOLONG: "ENAMETOOLONG",
             EDQUOT: "EDQUOT", ETXTBSY: "ETXTBSY", ENXIO: "ENXIO", EPIPE: "EPIPE", ENOMEM: "ENOMEM",
+            EBUSY: "EBUSY", ENODEV: "ENODEV", ENOTEMPTY: "ENOTEMPTY", ESRCH: "ESRCH", EAGAIN: "EAGAIN",
+            ENOTSUP: "ENOTSUP",
         ]
         let text = String(cString: strerror(code))
         return "\(names[code] ?? "errno \(code)") (\(text))"

@@ -315,15 +315,21 @@ public final class Analysis {
     }
 
     func request(_ line: TraceLine, number: Int, target: Int, callback: String, csd: String?) {
-        guard target >= 0, target < cpuCount else { badFields(line, number); return }
-        guard target != line.cpu else { selfRequests += 1; return }
-        var r = IPIRequest(id: nextID, sender: line.cpu, target: target, callback: callback,
-                           callsite: line.symbol("callsite") ?? "", time: line.time, line: number,
-                           targetMode: tracker.observed(target), targetInterrupted: tracker.interrupted(target),
-                           kind: catalog.kind(of: callback), csd: csd)
-        nextID += 1
+        guard var r = newRequest(line, number: number, target: target, callback: callback, csd: csd) else { return }
         route(&r, number: number)
         if csd != nil { matcher.addCSD(r) } else { matcher.addResched(r) }
+    }
+
+    /// A request from `line`'s CPU to `target`, with the target's mode now; nil (and
+    /// counted) for a bad target or a CPU asking itself (run locally, not routed).
+    func newRequest(_ line: TraceLine, number: Int, target: Int, callback: String, csd: String?) -> IPIRequest? {
+        guard target >= 0, target < cpuCount else { badFields(line, number); return nil }
+        guard target != line.cpu else { selfRequests += 1; return nil }
+        defer { nextID += 1 }
+        return IPIRequest(id: nextID, sender: line.cpu, target: target, callback: callback,
+                          callsite: line.symbol("callsite") ?? "", time: line.time, line: number,
+                          targetMode: tracker.observed(target), targetInterrupted: tracker.interrupted(target),
+                          kind: catalog.kind(of: callback), csd: csd)
     }
 
     func ipiSent(_ line: TraceLine, number: Int, targets: [Int], callback: String) {
@@ -333,14 +339,8 @@ public final class Analysis {
         }
         let name = callback == "0x0" ? "resched" : callback
         for t in targets {
-            guard t >= 0, t < cpuCount else { badFields(line, number); continue }
-            guard t != line.cpu else { selfRequests += 1; continue }
-            var r = IPIRequest(id: nextID, sender: line.cpu, target: t, callback: name,
-                               callsite: line.symbol("callsite") ?? "", time: line.time, line: number,
-                               targetMode: tracker.observed(t), targetInterrupted: tracker.interrupted(t),
-                               kind: catalog.kind(of: name), csd: nil)
+            guard var r = newRequest(line, number: number, target: t, callback: name, csd: nil) else { continue }
             r.ipiSent = true
-            nextID += 1
             route(&r, number: number)
             matcher.addResched(r)
         }
