@@ -7,6 +7,9 @@ import Synchronization
 /// recording loop, which looks at it every 100 ms, stops the workload, restores tracefs
 /// and writes what was recorded. The previous handlers come back when it is done.
 enum SignalTrap {
+    /// The signal received (0: none). Relaxed everywhere: the handler only records the
+    /// number, and the recording loop that polls it orders nothing else by it (an atomic
+    /// store is async-signal-safe; a lock or an allocation in the handler would not be).
     static let received = Atomic<Int32>(0)
 
     struct Installed {

@@ -42,6 +42,14 @@ public enum Workload: String, CaseIterable, Sendable {
 
 /// State shared by the spinners and the housekeeping thread. Atomics only: a spinner must
 /// not take a lock (a futex wait is a syscall, and it would leave user space).
+///
+/// Orderings: `stop` is relaxed (it only ends loops; the joins that follow order the
+/// rest). `region` is published with a release store after `regionBytes` (relaxed) and
+/// the page contents are written, and read with an acquire load: a spinner that sees an
+/// address sees its length and a mapping that exists. A spinner's `seen`/`exited` are
+/// release stores after its last read of a mapping, and the housekeeping thread's
+/// acquire loads of them come before it unmaps: without that pairing it could unmap
+/// pages a spinner is still reading (a SIGSEGV in the spinner).
 final class SpinState: Sendable {
     let stop = Atomic<Bool>(false)
     /// The mprotect workload's mapping (its address, 0 when there is none) and its length.
