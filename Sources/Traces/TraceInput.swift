@@ -115,9 +115,10 @@ public final class TraceInput {
         fd = out.fileHandleForReading.fileDescriptor
     }
 
+    /// `tool` in the directories of PATH (or /usr/bin:/bin when PATH is not set).
     static func findExecutable(_ tool: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for dir in path.split(separator: ":") + ["/usr/bin", "/bin", "/usr/local/bin"] {
+        for dir in path.split(separator: ":") {
             let candidate = "\(dir)/\(tool)"
             if access(candidate, X_OK) == 0 { return candidate }
         }

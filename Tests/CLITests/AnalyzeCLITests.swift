@@ -119,3 +119,17 @@ var tracefsUsable: Bool {
     let bad = try CLI.run(["simulate", "--workload-from", "/nonexistent.txt"])
     #expect(bad.status == 64 && bad.stderr.contains("--workload-from /nonexistent.txt: cannot open"), "\(bad.stderr)")
 }
+
+/// Without the tools a container needs, the error names the file and the tool.
+@Test func missingDecompressorOrTraceCmdIsAClearError() throws {
+    let dat = try CLI.run(["analyze", AnalyzeFixture.path("small.dat")], environment: ["PATH": "/nonexistent"])
+    #expect(dat.status == 1, "\(dat.stderr)")
+    #expect(dat.stderr.contains("small.dat: a trace-cmd .dat file; reading it needs 'trace-cmd report'"), "\(dat.stderr)")
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let gz = dir.appendingPathComponent("t.gz").path
+    // The gzip magic is enough for the check: the decompressor is looked for first.
+    FileManager.default.createFile(atPath: gz, contents: Data([0x1F, 0x8B, 0x08, 0x00]))
+    let r = try CLI.run(["analyze", gz], environment: ["PATH": "/nonexistent"])
+    #expect(r.status == 1 && r.stderr.contains("t.gz: gzip-compressed; reading it needs 'gzip'"), "\(r.stderr)")
+}

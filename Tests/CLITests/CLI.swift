@@ -23,10 +23,11 @@ struct CLI {
     }
 
     /// Runs `cpuflags args...` with `stdin` (default: empty) and waits for it.
-    static func run(_ args: [String], stdin: String = "", in directory: URL? = nil) throws -> CLI {
+    static func run(_ args: [String], stdin: String = "", in directory: URL? = nil, environment: [String: String]? = nil) throws -> CLI {
         let p = Process()
         p.executableURL = executable
         p.arguments = args
+        if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if let directory { p.currentDirectoryURL = directory }
         // Output goes to files, not pipes: nothing can block on a full pipe, whatever it prints.
         let dir = try temporaryDirectory()
