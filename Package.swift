@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Simulator", targets: ["Simulator"]),
         .library(name: "Traces", targets: ["Traces"]),
         .library(name: "Recorder", targets: ["Recorder"]),
+        .library(name: "CPUFlagsRuntime", targets: ["CPUFlagsRuntime"]),
         .executable(name: "cpuflags", targets: ["cpuflags"]),
     ],
     dependencies: [
@@ -23,6 +24,11 @@ let package = Package(
         .target(
             name: "CPUFlags",
             dependencies: [.product(name: "Atomics", package: "swift-atomics")]
+        ),
+        // The protocol on real threads: signals as IPIs (a library for Swift programs).
+        .target(
+            name: "CPUFlagsRuntime",
+            dependencies: ["CPUFlags", .product(name: "Atomics", package: "swift-atomics")]
         ),
         // The exhaustive explorer: runs the core's own code on model memory.
         .target(name: "Explorer", dependencies: ["CPUFlags"]),
@@ -44,7 +50,7 @@ let package = Package(
         ),
         // Recording a trace through tracefs, with built-in workloads (the simulator's
         // cpulist parser and file writer).
-        .target(name: "Recorder", dependencies: ["Simulator"]),
+        .target(name: "Recorder", dependencies: ["Simulator", "CPUFlagsRuntime"]),
         .executableTarget(
             name: "cpuflags",
             dependencies: [
@@ -58,6 +64,7 @@ let package = Package(
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "CPUFlags"]),
         .testTarget(name: "TracesTests", dependencies: ["Traces", "Simulator", "CPUFlags"], exclude: ["Fixtures"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder"]),
+        .testTarget(name: "CPUFlagsRuntimeTests", dependencies: ["CPUFlagsRuntime", "CPUFlags"]),
         // What a user sees: runs the built executable (a dependency, so it is built first).
         .testTarget(name: "CLITests", dependencies: ["cpuflags"]),
     ],

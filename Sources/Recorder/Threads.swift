@@ -1,48 +1,18 @@
+import CPUFlagsRuntime
 import Foundation
 
-/// CPU affinity and thread names. Glibc's module does not import the GNU extensions
-/// (`sched_setaffinity`, `pthread_setname_np` need _GNU_SOURCE), so they are looked up
-/// in the C library by name: they have been in glibc since 2.3 and 2.12.
+/// CPU affinity and thread names, through the runtime's `ThreadAffinity`.
 enum Affinity {
-    private typealias AffinityCall = @convention(c) (pid_t, Int, UnsafeMutableRawPointer?) -> Int32
-    private typealias SetNameCall = @convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32
-
-    private static let libc = dlopen(nil, RTLD_NOW)
-    private static let setCall: AffinityCall? = dlsym(libc, "sched_setaffinity").map { unsafeBitCast($0, to: AffinityCall.self) }
-    private static let getCall: AffinityCall? = dlsym(libc, "sched_getaffinity").map { unsafeBitCast($0, to: AffinityCall.self) }
-    private static let setNameCall: SetNameCall? = dlsym(libc, "pthread_setname_np").map { unsafeBitCast($0, to: SetNameCall.self) }
-
-    /// Words of a mask big enough for `CPUSet.cpuMax` (the kernel takes any multiple of
-    /// sizeof(long) at least as large as its nr_cpu_ids).
-    private static let words = CPUSet.cpuMax / 64 + 1
-
-    /// Pins the calling thread (pid 0 means the caller) to `cpus`.
+    /// Pins the calling thread to `cpus`.
     static func pinCurrentThread(to cpus: CPUSet) throws(RecorderError) {
-        guard let call = setCall else { throw RecorderError(.workload, "sched_setaffinity", "not found in the C library") }
-        var mask = [UInt64](repeating: 0, count: words)
-        for c in cpus.cpus { mask[c / 64] |= 1 << UInt64(c % 64) }
-        let r = mask.withUnsafeMutableBytes { call(0, $0.count, $0.baseAddress) }
-        guard r == 0 else { throw RecorderError(.workload, "sched_setaffinity(CPUs \(cpus))", "cannot pin the thread", errno: errno) }
+        let e = ThreadAffinity.pinCurrentThread(to: cpus.cpus)
+        guard e == 0 else { throw RecorderError(.workload, "sched_setaffinity(CPUs \(cpus))", "cannot pin the thread", errno: e) }
     }
 
     /// The calling thread's CPUs.
-    static func currentThread() -> CPUSet? {
-        guard let call = getCall else { return nil }
-        var mask = [UInt64](repeating: 0, count: words)
-        let r = mask.withUnsafeMutableBytes { call(0, $0.count, $0.baseAddress) }
-        guard r == 0 else { return nil }
-        var cpus: [Int] = []
-        for (w, word) in mask.enumerated() where word != 0 {
-            for bit in 0..<64 where word & (1 << UInt64(bit)) != 0 { cpus.append(w * 64 + bit) }
-        }
-        return CPUSet(cpus)
-    }
+    static func currentThread() -> CPUSet? { ThreadAffinity.currentThread().map(CPUSet.init) }
 
-    /// Names the calling thread (at most 15 characters: the kernel's TASK_COMM_LEN), the
-    /// name a trace shows in its TASK column.
-    static func nameCurrentThread(_ name: String) {
-        _ = setNameCall?(pthread_self(), String(name.prefix(15)))
-    }
+    static func nameCurrentThread(_ name: String) { ThreadAffinity.nameCurrentThread(name) }
 }
 
 /// A thread running `body`, pinned to `cpus` and named `name` before `body` starts.
