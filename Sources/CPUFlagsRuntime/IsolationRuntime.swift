@@ -219,6 +219,11 @@ public final class IsolationRuntime: @unchecked Sendable {
         }
     }
 
+    /// Whether a worker holds slot `worker` now.
+    public func isRegistered(_ worker: Int) -> Bool {
+        worker >= 0 && worker < options.workersMax && platform.cell(.thread, worker).load(ordering: .acquiring) != 0
+    }
+
     func registeredSlots() -> [Int] {
         (0..<options.workersMax).filter { platform.cell(.thread, $0).load(ordering: .acquiring) != 0 }
     }
