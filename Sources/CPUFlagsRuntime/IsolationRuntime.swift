@@ -165,22 +165,13 @@ public final class IsolationRuntime: @unchecked Sendable {
     @discardableResult
     public func request(_ work: WorkID, on worker: Int) throws(RuntimeError) -> Route {
         try checkWorker(worker)
-        checkWork(work)
-        return try requesterLock.withLock { _ throws(RuntimeError) in
-            count(work, for: [worker])
-            return try requester.submit(.queuedCallback, to: [worker], callback: work.id)[0].route
-        }
+        return try submit(.queuedCallback, work, to: { [worker] })[0].route
     }
 
     /// Asks every registered worker to run `work`; the signals are sent at once.
     @discardableResult
     public func requestAll(_ work: WorkID) throws(RuntimeError) -> [(worker: Int, route: Route)] {
-        checkWork(work)
-        return try requesterLock.withLock { _ throws(RuntimeError) in
-            let workers = registeredSlots()
-            count(work, for: workers)
-            return try requester.submit(.queuedCallback, to: workers, callback: work.id).map { ($0.target, $0.route) }
-        }
+        try submit(.queuedCallback, work, to: registeredSlots).map { ($0.target, $0.route) }
     }
 
     /// Runs `work` for `worker` on this thread while the worker is pinned in its user
@@ -189,10 +180,18 @@ public final class IsolationRuntime: @unchecked Sendable {
     @discardableResult
     public func runOnBehalf(_ work: WorkID, of worker: Int) throws(RuntimeError) -> Route {
         try checkWorker(worker)
+        return try submit(.cacheDrain, work, to: { [worker] })[0].route
+    }
+
+    /// One submission of `work` as `kind` (queued callback or on-behalf drain) to the
+    /// workers `targets()` names under the requester lock: counted, then the core's
+    /// `submit` (route each, signal those to interrupt at once, wait for them).
+    func submit(_ kind: WorkKind, _ work: WorkID, to targets: () -> [Int]) throws(RuntimeError) -> [(target: Int, route: Route)] {
         checkWork(work)
         return try requesterLock.withLock { _ throws(RuntimeError) in
-            count(work, for: [worker])
-            return try requester.submit(.cacheDrain, to: [worker], callback: work.id)[0].route
+            let workers = targets()
+            count(work, for: workers)
+            return try requester.submit(kind, to: workers, callback: work.id)
         }
     }
 

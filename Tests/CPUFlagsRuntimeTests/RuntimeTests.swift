@@ -33,6 +33,29 @@ import Testing
         func join() { finished.wait() }
     }
 
+    /// A worker parked in its user stretch until `release()`; `afterLeaving` runs on
+    /// it right after it leaves (kernel code).
+    final class ParkedWorker: @unchecked Sendable {
+        let inUser = ManagedAtomic<Bool>(false), leave = ManagedAtomic<Bool>(false)
+        var thread: WorkerThread!
+        var slot: Int { thread.slot }
+        init(_ rt: IsolationRuntime, afterLeaving: @escaping @Sendable () -> Void = {}) {
+            let inUser = self.inUser, leave = self.leave
+            thread = WorkerThread(rt) { w in
+                w.enterUserStretch()
+                inUser.store(true, ordering: .sequentiallyConsistent)
+                while !leave.load(ordering: .sequentiallyConsistent) {}
+                w.leaveUserStretch()
+                afterLeaving()
+            }
+            while !inUser.load(ordering: .sequentiallyConsistent) {}
+        }
+        func release() {
+            leave.store(true, ordering: .sequentiallyConsistent)
+            thread.join()
+        }
+    }
+
     static func options(_ policy: ExitPolicy = .strict, timeout: Duration = .seconds(5)) -> IsolationRuntime.Options {
         var o = IsolationRuntime.Options()
         o.workersMax = 4
@@ -50,22 +73,15 @@ import Testing
             ran.wrappingIncrement(ordering: .sequentiallyConsistent)
             ranOn.store(UInt64(pthread_self()), ordering: .sequentiallyConsistent)
         }
-        let inUser = ManagedAtomic<Bool>(false), leave = ManagedAtomic<Bool>(false)
         let workerThread = ManagedAtomic<UInt64>(0)
-        let wt = WorkerThread(rt) { w in
+        let wt = ParkedWorker(rt) {
+            // Kernel code: the deferred work ran before it, on this thread.
             workerThread.store(UInt64(pthread_self()), ordering: .sequentiallyConsistent)
-            w.enterUserStretch()
-            inUser.store(true, ordering: .sequentiallyConsistent)
-            while !leave.load(ordering: .sequentiallyConsistent) {}
-            w.leaveUserStretch()
-            // Kernel code: the deferred work ran before it.
             #expect(ran.load(ordering: .sequentiallyConsistent) == 1)
         }
-        while !inUser.load(ordering: .sequentiallyConsistent) {}
         #expect(try rt.request(work, on: wt.slot) == .deferred)
         #expect(ran.load(ordering: .sequentiallyConsistent) == 0, "deferred: not run while the worker is in its user stretch")
-        leave.store(true, ordering: .sequentiallyConsistent)
-        wt.join()
+        wt.release()
         #expect(ran.load(ordering: .sequentiallyConsistent) == 1)
         #expect(ranOn.load(ordering: .sequentiallyConsistent) == workerThread.load(ordering: .sequentiallyConsistent))
     }
@@ -97,20 +113,12 @@ import Testing
         defer { rt.shutdown() }
         let ran = ManagedAtomic<Int>(0)
         let work = try rt.defineWork { _ in ran.wrappingIncrement(ordering: .sequentiallyConsistent) }
-        let inUser = ManagedAtomic<Bool>(false), leave = ManagedAtomic<Bool>(false)
-        let wt = WorkerThread(rt) { w in
-            w.enterUserStretch()
-            inUser.store(true, ordering: .sequentiallyConsistent)
-            while !leave.load(ordering: .sequentiallyConsistent) {}
-            w.leaveUserStretch()
-        }
-        while !inUser.load(ordering: .sequentiallyConsistent) {}
+        let wt = ParkedWorker(rt)
         var interrupts = 0
         for _ in 0..<3 {
             if case .interrupt = try rt.request(work, on: wt.slot) { interrupts += 1 }
         }
-        leave.store(true, ordering: .sequentiallyConsistent)
-        wt.join()
+        wt.release()
         #expect(ran.load(ordering: .sequentiallyConsistent) == 3)
         // Lazy: INDETERMINATE promises nothing, every request signals. Adaptive: the
         // first signal promotes the stretch to USER, the rest are deferred.
@@ -122,18 +130,10 @@ import Testing
         defer { rt.shutdown() }
         let ranOn = ManagedAtomic<UInt64>(0)
         let work = try rt.defineWork { _ in ranOn.store(UInt64(pthread_self()), ordering: .sequentiallyConsistent) }
-        let inUser = ManagedAtomic<Bool>(false), leave = ManagedAtomic<Bool>(false)
-        let wt = WorkerThread(rt) { w in
-            w.enterUserStretch()
-            inUser.store(true, ordering: .sequentiallyConsistent)
-            while !leave.load(ordering: .sequentiallyConsistent) {}
-            w.leaveUserStretch()
-        }
-        while !inUser.load(ordering: .sequentiallyConsistent) {}
+        let wt = ParkedWorker(rt)
         #expect(try rt.runOnBehalf(work, of: wt.slot) == .onBehalf)
         #expect(ranOn.load(ordering: .sequentiallyConsistent) == UInt64(pthread_self()))
-        leave.store(true, ordering: .sequentiallyConsistent)
-        wt.join()
+        wt.release()
     }
 
     @Test func gracePeriodsWaitForKernelStretchesAndTimeOutNamingTheWorker() throws {
