@@ -166,6 +166,32 @@ import Testing
         wt.join()
     }
 
+    @Test func aSignalNobodyHandlesTimesOutNamingTheWorker() throws {
+        let rt = try IsolationRuntime(Self.options(timeout: .milliseconds(200)))
+        defer { rt.shutdown() }
+        let work = try rt.defineWork { _ in }
+        let blocked = ManagedAtomic<Bool>(false), leave = ManagedAtomic<Bool>(false)
+        let wt = WorkerThread(rt) { _ in
+            // The worker blocks the runtime's signal (as a misbehaving library might).
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, rt.options.signal)
+            pthread_sigmask(SIG_BLOCK, &set, nil)
+            blocked.store(true, ordering: .sequentiallyConsistent)
+            while !leave.load(ordering: .sequentiallyConsistent) {}
+            pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        }
+        while !blocked.load(ordering: .sequentiallyConsistent) {}
+        do {
+            try rt.request(work, on: wt.slot)
+            Issue.record("request returned although worker \(wt.slot) never handled its signal")
+        } catch {
+            #expect(error.description.contains("waiting for worker \(wt.slot) to handle its signal"), "\(error)")
+        }
+        leave.store(true, ordering: .sequentiallyConsistent)
+        wt.join()
+    }
+
     @Test func workDeferredToAnUnregisteredSlotRunsAtTheNextRegistration() throws {
         let rt = try IsolationRuntime(Self.options())
         defer { rt.shutdown() }
