@@ -19,6 +19,7 @@ let package = Package(
         // RuntimeInterposer trait (whose package is not available here) stays off.
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // The measured loops, shared by the benchmark suite and the instruction counter
@@ -63,6 +64,21 @@ let package = Package(
             name: "explorer-throughput",
             dependencies: [.product(name: "Explorer", package: "cpuflags")],
             path: "Tools/ExplorerThroughput"
+        ),
+        // The runtime's costs (runtime.sh): a worker's round trip beside the core's, the
+        // hand-written one and a lock-xadd pair; a request deferred vs signalled;
+        // synchronize(); and an oslat-style isolation test per exit policy. Also the
+        // loops callgrind counts (`runtime-bench count KIND N`).
+        .executableTarget(
+            name: "runtime-bench",
+            dependencies: [
+                "RoundTrips",
+                .product(name: "CPUFlags", package: "cpuflags"),
+                .product(name: "CPUFlagsRuntime", package: "cpuflags"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Tools/RuntimeBench"
         ),
     ]
 )

@@ -10,6 +10,8 @@
 #   Benchmarks/run.sh                    everything (about a minute after the first build)
 #   Benchmarks/run.sh --no-callgrind     skip the instruction counts
 #   Benchmarks/run.sh --no-explorer      skip the explorer-throughput section
+#   Benchmarks/run.sh --runtime          then Benchmarks/runtime.sh: CPUFlagsRuntime's costs
+#                                        beside liburcu QSBR, signals and oslat (see there)
 #   Benchmarks/run.sh --filter '.*strict.*'  further arguments go to `swift package benchmark`
 #                                        (its --filter is a regex the whole name must match)
 #
@@ -20,11 +22,13 @@ cd "$(dirname "$0")"
 
 callgrind=1
 explorer=1
+runtime=0
 args=()
 for a in "$@"; do
     case "$a" in
         --no-callgrind) callgrind=0 ;;
         --no-explorer) explorer=0 ;;
+        --runtime) runtime=1 ;;
         *) args+=("$a") ;;
     esac
 done
@@ -145,4 +149,9 @@ if [ "$explorer" = 1 ]; then
             '$1 == "median" && NF == 6 { printf "%-6s %9s %12s %10s %10s\n", m, $2, $3, $5, $6 }' \
             "$out/explorer-throughput.$model.txt"
     done
+fi
+
+if [ "$runtime" = 1 ]; then
+    echo
+    ./runtime.sh
 fi
