@@ -251,7 +251,10 @@ public struct CPUFlags<P: Platform> {
             CPUWord.counterUnit &- statusBits, at: own, ordering: .sequentiallyConsistent))
     }
 
-    @inlinable
+    // The decision is inlined into the round trip (it is a test of `owed` under the
+    // default protocol); the wait itself is not, so that a platform whose wait can
+    // throw (the runtime's timeout) does not make every entry call out.
+    @inlinable @inline(__always)
     func waitForPinners(owed: Work) throws(P.Interrupt) {
         let mustCheck: Bool
         switch config.pinProtocol {
@@ -262,12 +265,17 @@ public struct CPUFlags<P: Platform> {
             // its word cannot know it is pinned.
             mustCheck = !has(.pinSketchLiteral)
         }
-        guard mustCheck else { return }
+        guard _slowPath(mustCheck) else { return }
         // Acquire: pairs with the release in `unpin`, so the pinner's on-behalf work
         // (drained caches, run callbacks) is visible before our kernel code runs.
         // For countThenCheck this load also closes the Dekker pair with the pinner's
         // store + fence + mode check; the entry's RMW before it is our side's full
         // barrier.
+        try waitWhilePinned()
+    }
+
+    @inlinable @inline(never)
+    func waitWhilePinned() throws(P.Interrupt) {
         _ = try platform.waitUntil(Location(.pinCount, cpu), ordering: .acquiring) { $0 == 0 }
     }
 }

@@ -40,7 +40,8 @@ public struct HardwarePlatform: Platform, @unchecked Sendable {
         handler?.release()
     }
 
-    @inlinable func atomic(_ at: Location) -> UnsafeAtomic<UInt64> {
+    /// The atomic at `at` (a runtime reads its own word's mode through it).
+    @inlinable public func atomic(_ at: Location) -> UnsafeAtomic<UInt64> {
         UnsafeAtomic(at: base + (at.cpu * Self.lineWords + Int(at.cell.rawValue)))
     }
 

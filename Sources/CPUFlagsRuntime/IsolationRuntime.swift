@@ -277,15 +277,32 @@ public final class IsolationRuntime: @unchecked Sendable {
 }
 
 /// A registered worker: use it on its own thread only.
+///
+/// Its transitions are the core's, each run with the worker's interrupts masked
+/// (`SignalHandler.masked`) after a check that the worker is in the state it leaves.
+/// The core, the word and the mask cells are resolved once, at registration, and the
+/// transitions are inlinable: the round trip is the core's plus the checks and the mask
+/// (Benchmarks/runtime.sh counts the instructions).
 public struct Worker {
     public let runtime: IsolationRuntime
     /// The worker's slot (its CPU in the core).
     public let slot: Int
-    let thread: pthread_t
+    @usableFromInline let thread: pthread_t
+    @usableFromInline let core: CPUFlags<RuntimePlatform>
+    @usableFromInline let word: UnsafeAtomic<UInt64>
+    @usableFromInline let mask: SignalHandler.Mask
 
-    var core: CPUFlags<RuntimePlatform> { runtime.core(slot) }
+    init(runtime: IsolationRuntime, slot: Int, thread: pthread_t) {
+        self.runtime = runtime
+        self.slot = slot
+        self.thread = thread
+        core = runtime.core(slot)
+        word = runtime.platform.hw.atomic(Location(.word, slot))
+        mask = SignalHandler.Mask(runtime.platform, slot)
+    }
+
     /// The mode the worker's word says.
-    public var mode: Mode { CPUWord(raw: runtime.platform.load(Location(.word, slot), ordering: .relaxed)).mode }
+    @inlinable public var mode: Mode { CPUWord(raw: word.load(ordering: .relaxed)).mode }
 
     func checkThread(_ what: String) {
         precondition(pthread_equal(pthread_self(), thread) != 0, "\(what): worker \(slot) used from a thread other than its own")
@@ -294,35 +311,36 @@ public struct Worker {
     /// Enters the isolated user stretch (exit to user): requests for deferrable work are
     /// deferred from now on under the strict policy. `forceUser` asks for USER under the
     /// lazy and adaptive policies too (BRIEF §2.7).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func enterUserStretch(forceUser: Bool = false) {
         precondition(mode == .kernel, "enterUserStretch on worker \(slot): it is in \(mode), expected its kernel stretch")
-        SignalHandler.masked(runtime.platform, slot) { try! core.exitToUser(forceUser: forceUser) }
+        mask.run { try! core.exitToUser(forceUser: forceUser) }
     }
 
     /// Leaves the user stretch (entry from user): the one atomic of the round trip; runs
     /// the work deferred meanwhile, and waits while a requester works on our behalf.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func leaveUserStretch() {
         let m = mode
         precondition(m == .user || m == .indeterminate, "leaveUserStretch on worker \(slot): it is in \(m), expected its user stretch")
-        SignalHandler.masked(runtime.platform, slot) { _ = try! core.enterFromUser() }
+        mask.run { _ = try! core.enterFromUser() }
     }
 
     /// The task on this worker changes (the adaptive policy's promotion ends).
     public func contextSwitch() {
         precondition(mode == .kernel, "contextSwitch on worker \(slot): expected its kernel stretch")
-        SignalHandler.masked(runtime.platform, slot) { try! core.contextSwitch() }
+        mask.run { try! core.contextSwitch() }
     }
 
     /// Goes idle from the kernel stretch. A polling idle worker is woken by a bit
     /// (`pollIdle`); a blocking one by the signal (`IsolationRuntime.wake`).
     public func enterIdle(polling: Bool) {
         precondition(mode == .kernel, "enterIdle on worker \(slot): it is in \(mode), expected its kernel stretch")
-        SignalHandler.masked(runtime.platform, slot) { try! core.enterIdle(polling: polling) }
+        mask.run { try! core.enterIdle(polling: polling) }
     }
 
-    /// Polls until woken by `IsolationRuntime.wake` (or `orWhen` holds).
+    /// Polls until woken by `IsolationRuntime.wake` (or `orWhen` holds). Not masked:
+    /// interrupts are taken while polling, as in the kernel's idle loop.
     public func pollIdle(orWhen done: () -> Bool = { false }) {
         try! core.pollIdle(orWhen: done)
     }
@@ -330,6 +348,6 @@ public struct Worker {
     /// Leaves idle for the kernel stretch, running what was deferred meanwhile.
     public func exitIdle() {
         precondition(mode == .idle, "exitIdle on worker \(slot): it is in \(mode), expected idle")
-        SignalHandler.masked(runtime.platform, slot) { _ = try! core.exitIdle() }
+        mask.run { _ = try! core.exitIdle() }
     }
 }

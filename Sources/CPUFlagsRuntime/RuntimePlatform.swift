@@ -40,7 +40,7 @@ public struct RuntimePlatform: Platform, @unchecked Sendable {
     @usableFromInline let timeoutNs: UInt64?
 
     /// The extra cells of a slot.
-    @usableFromInline enum Extra: Int {
+    enum Extra: Int {
         /// Kinds waiting for the signal handler (a bit per `WorkKind` index).
         case mailbox = 0
         /// Tickets taken by requesters that signalled this slot.
@@ -94,7 +94,7 @@ public struct RuntimePlatform: Platform, @unchecked Sendable {
         qsBaseline.deallocate()
     }
 
-    @inlinable func cell(_ e: Extra, _ slot: Int) -> UnsafeAtomic<UInt64> {
+    func cell(_ e: Extra, _ slot: Int) -> UnsafeAtomic<UInt64> {
         UnsafeAtomic(at: extra + (slot * Self.extraWords + e.rawValue))
     }
 

@@ -27,7 +27,7 @@ import Glibc
 ///   interrupt of the user stretch before the entry's RMW / after the exit's store. The
 ///   core's interrupt path is built for both (BRIEF §2.2); the stress test takes signals
 ///   at random points of random transitions.
-enum SignalHandler {
+@usableFromInline enum SignalHandler {
     /// What the handler needs, installed once before the handler.
     struct Context {
         var platform: RuntimePlatform
@@ -118,19 +118,37 @@ enum SignalHandler {
     /// the same thread, which sees its program order.
     @inline(__always)
     static func masked<T, E: Error>(_ platform: RuntimePlatform, _ slot: Int, _ body: () throws(E) -> T) throws(E) -> T {
-        platform.cell(.masked, slot).store(1, ordering: .relaxed)
-        atomicMemoryFence(ordering: .acquiringAndReleasing)
-        let result = try body()
-        atomicMemoryFence(ordering: .acquiringAndReleasing)
-        platform.cell(.masked, slot).store(0, ordering: .relaxed)
-        atomicMemoryFence(ordering: .acquiringAndReleasing)
-        if platform.cell(.deferredSignal, slot).load(ordering: .relaxed) != 0 { serveDeferred(slot) }
-        return result
+        try Mask(platform, slot).run(body)
+    }
+
+    /// A worker's mask cells, resolved once (`Worker` keeps one).
+    @usableFromInline struct Mask {
+        @usableFromInline let masked: UnsafeAtomic<UInt64>
+        @usableFromInline let deferred: UnsafeAtomic<UInt64>
+        @usableFromInline let slot: Int
+
+        init(_ platform: RuntimePlatform, _ slot: Int) {
+            masked = platform.cell(.masked, slot)
+            deferred = platform.cell(.deferredSignal, slot)
+            self.slot = slot
+        }
+
+        @inlinable @inline(__always)
+        func run<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+            masked.store(1, ordering: .relaxed)
+            atomicMemoryFence(ordering: .acquiringAndReleasing)
+            let result = try body()
+            atomicMemoryFence(ordering: .acquiringAndReleasing)
+            masked.store(0, ordering: .relaxed)
+            atomicMemoryFence(ordering: .acquiringAndReleasing)
+            if deferred.load(ordering: .relaxed) != 0 { SignalHandler.serveDeferred(slot) }
+            return result
+        }
     }
 
     /// A signal arrived while the worker was masked: serve its mailbox now, masked again
     /// (a new signal during this waits for the next check), until none is pending.
-    @inline(never)
+    @usableFromInline @inline(never)
     static func serveDeferred(_ slot: Int) {
         guard let ctx = context else { return }
         let platform = ctx.pointee.platform
