@@ -75,6 +75,9 @@ public final class IsolationRuntime: @unchecked Sendable {
         // The core runs queued callbacks through this: `ids` is a set of work ids,
         // `target` the worker they were queued for. No allocation, no retain of the
         // boxes (they live until the runtime ends).
+        // Shared by every thread that runs callbacks; written only by defineWork (under
+        // the requester lock, before any request names the id) and at shutdown.
+        nonisolated(unsafe) let table = works, counts = pending
         platform = RuntimePlatform(slots: options.workersMax + 1, signal: options.signal) { ids, target, _ in
             var bits = ids
             while bits != 0 {
@@ -82,8 +85,8 @@ public final class IsolationRuntime: @unchecked Sendable {
                 bits &= bits - 1
                 // Acquire: pairs with the requester's release increment, so the work
                 // sees what the requester did before asking.
-                let n = UnsafeAtomic<Int>(at: pending + (target * 64 + i)).exchange(0, ordering: .acquiring)
-                for _ in 0..<n { works[i]?._withUnsafeGuaranteedRef { $0.run(target) } }
+                let n = UnsafeAtomic<Int>(at: counts + (target * 64 + i)).exchange(0, ordering: .acquiring)
+                for _ in 0..<n { table[i]?._withUnsafeGuaranteedRef { $0.run(target) } }
             }
         }
         requesterPlatform = platform.withTimeout(UInt64(options.timeout.components.seconds) * 1_000_000_000
