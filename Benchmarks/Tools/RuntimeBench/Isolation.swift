@@ -38,14 +38,7 @@ final class GapResult: @unchecked Sendable {
 
 func measureIsolation(_ c: IsolationCase, seconds: Double, rate: Double, leaveEveryMs: Double, seed: UInt64) -> JSON {
     pin(0, "the housekeeping thread")
-    var o = IsolationRuntime.Options()
-    o.workersMax = 1
-    o.exitPolicy = c.policy
-    let rt = must("IsolationRuntime") { () throws(RuntimeError) in try IsolationRuntime(o) }
-    let ran = ManagedAtomic<Int>(0)
-    let work = must("defineWork") { () throws(RuntimeError) in
-        try rt.defineWork { _ in ran.wrappingIncrement(ordering: .relaxed) }
-    }
+    let (rt, work, ran) = countingRuntime(c.policy)
     let ready = ManagedAtomic<Bool>(false), stop = ManagedAtomic<Bool>(false)
     let slot = ManagedAtomic<Int>(-1)
     let result = GapResult()

@@ -26,14 +26,7 @@ struct RequestStats {
 
 func measureRequests(_ stretch: Stretch, batches: Int, perBatch: Int) -> RequestStats {
     pin(0, "the requester")
-    var o = IsolationRuntime.Options()
-    o.workersMax = 1
-    o.exitPolicy = .strict
-    let rt = must("IsolationRuntime") { () throws(RuntimeError) in try IsolationRuntime(o) }
-    let ran = ManagedAtomic<Int>(0)
-    let work = must("defineWork") { () throws(RuntimeError) in
-        try rt.defineWork { _ in ran.wrappingIncrement(ordering: .relaxed) }
-    }
+    let (rt, work, ran) = countingRuntime(.strict)
     let ready = ManagedAtomic<Bool>(false), stop = ManagedAtomic<Bool>(false)
     let slot = ManagedAtomic<Int>(-1)
     let cpu = workerCPU(0)

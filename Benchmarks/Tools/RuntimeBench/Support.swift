@@ -1,6 +1,7 @@
 // Threads, clocks and a small JSON writer for runtime-bench (no Foundation).
 
 import Atomics
+import CPUFlags
 import CPUFlagsRuntime
 import Glibc
 
@@ -62,6 +63,19 @@ final class BenchThread: @unchecked Sendable {
 /// A runtime call that must not fail here.
 func must<T>(_ what: String, _ body: () throws(RuntimeError) -> T) -> T {
     do { return try body() } catch { fail("\(what): \(error)") }
+}
+
+/// A runtime with one worker slot under `policy`, and a work that counts its runs.
+func countingRuntime(_ policy: ExitPolicy) -> (IsolationRuntime, IsolationRuntime.WorkID, ManagedAtomic<Int>) {
+    var o = IsolationRuntime.Options()
+    o.workersMax = 1
+    o.exitPolicy = policy
+    let rt = must("IsolationRuntime") { () throws(RuntimeError) in try IsolationRuntime(o) }
+    let ran = ManagedAtomic<Int>(0)
+    let work = must("defineWork") { () throws(RuntimeError) in
+        try rt.defineWork { _ in ran.wrappingIncrement(ordering: .relaxed) }
+    }
+    return (rt, work, ran)
 }
 
 /// The CPUs the workers run on: 1, 2, ... (CPU 0 is the housekeeping one).
