@@ -25,6 +25,9 @@ struct Verify: ParsableCommand {
     @Option(name: .long, help: "Run only this scenario (see `cpuflags scenarios`; generated names too). Repeatable.")
     var scenario: [String] = []
 
+    @Option(name: .long, help: "Run the scenario written in this file (the format of `cpuflags scenarios --export DIR`; README \"Scenarios as files\"). Repeatable; with --scenario, both run.")
+    var file: [String] = []
+
     @Flag(name: .long, help: "Run the generated scenarios of --bound (all of them, or --sample of them) instead of the hand-written set.")
     var generated = false
 
@@ -78,6 +81,8 @@ struct Verify: ParsableCommand {
         if let k = sample, k < 0 { throw ValidationError("--sample \(k): expected 0 or more") }
         if !(1...64).contains(jobs) { throw ValidationError("--jobs \(jobs): expected 1 to 64") }
         if generated && !scenario.isEmpty { throw ValidationError("--generated and --scenario: pick one (a generated scenario can be named with --scenario)") }
+        if generated && !file.isEmpty { throw ValidationError("--generated and --file: pick one") }
+        _ = try fileScenarios()
         if seed != nil && sample == nil && !generated { throw ValidationError("--seed needs --sample or --generated: it seeds the generated sample") }
         for s in scenario where Scenario.named(s) == nil && Generator.named(s) == nil {
             throw ValidationError("unknown scenario '\(s)'; expected one of: \(Scenario.standard.map(\.name).joined(separator: ", "))")
@@ -95,6 +100,17 @@ struct Verify: ParsableCommand {
         }
     }
 
+    /// The scenarios of the --file options, parsed (errors name the file, line and column).
+    func fileScenarios() throws -> [Scenario] {
+        try file.map { path in
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw ValidationError("--file \(path): cannot read it: \((error as NSError).localizedDescription)")
+            }
+            do { return try ScenarioFile.parse(text, source: path) } catch { throw ValidationError("--file \(error)") }
+        }
+    }
+
     /// The scenarios to run, resized and mutated as the options say: the hand-written
     /// ones (or those named), then the generated ones, with the seed that chose them.
     func plan() -> (handWritten: [Scenario], generated: [Scenario], seed: UInt64?, population: Int) {
@@ -104,16 +120,19 @@ struct Verify: ParsableCommand {
             var s = s
             if let c = cpus { s = s.withCPUs(c) }
             if let n = nmis { s.nmis = s.programs.map { $0.contains(where: \.isHousekeeping) ? 0 : n } }
-            s.config.mutations = mutations
+            // A file's own mutations stay; --mutation adds to them.
+            s.config.mutations.formUnion(mutations)
             return s
         }
         var hand: [Scenario] = []
+        let fromFiles = (try? fileScenarios()) ?? []
+        let chosen = scenario.isEmpty && file.isEmpty
         if !generated {
-            hand = (scenario.isEmpty ? Scenario.standard : scenario.compactMap { Scenario.named($0) ?? Generator.named($0) }).map(adjust)
+            hand = (chosen ? Scenario.standard : scenario.compactMap { Scenario.named($0) ?? Generator.named($0) } + fromFiles).map(adjust)
         }
         // The generated part: all of --bound with --generated, a sample with --sample,
-        // and by default (no --scenario) a small sample after the hand-written set.
-        let count: Int? = generated ? sample : (sample ?? (scenario.isEmpty ? Self.defaultSample : 0))
+        // and by default (no --scenario or --file) a small sample after the hand-written set.
+        let count: Int? = generated ? sample : (sample ?? (chosen ? Self.defaultSample : 0))
         if !generated && count == 0 { return (hand, [], nil, 0) }
         let population = Generator.scenarios(bound: bound)
         guard let k = count, k < population.count else { return (hand, population.map(adjust), nil, population.count) }
@@ -252,6 +271,8 @@ struct Scenarios: ParsableCommand {
     @Flag(name: .long, help: "List the generated scenarios of --bound instead (what `verify --generated` runs).") var generated = false
     @Option(name: .long, parsing: .unconditional, help: "Generated scenarios: the most housekeeping ops in one machine (1 to \(Generator.boundMax)).")
     var bound: Int = Verify.defaultBound
+    @Option(name: .long, help: "Write each scenario to DIR/NAME.scenario (the text format `verify --file` reads) and exit.")
+    var export: String?
 
     func validate() throws {
         if !(1...Generator.boundMax).contains(bound) { throw ValidationError("--bound \(bound): expected 1 to \(Generator.boundMax)") }
@@ -259,6 +280,20 @@ struct Scenarios: ParsableCommand {
 
     func run() throws {
         let list = generated ? Generator.scenarios(bound: bound) : Scenario.standard
+        if let dir = export {
+            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+                throw ValidationError("--export \(dir): cannot create the directory: \((error as NSError).localizedDescription)")
+            }
+            for s in list {
+                let path = (dir as NSString).appendingPathComponent("\(s.name).scenario")
+                do { try OutputFile.write(Data(ScenarioFile.render(s).utf8), to: path) } catch {
+                    FileHandle.standardError.write("Error: --export \(error)\n".data(using: .utf8)!)
+                    throw ExitCode(74)
+                }
+            }
+            print("wrote \(list.count) scenarios to \(dir)")
+            return
+        }
         if json {
             try JSONOutput.print(list.map(\.described))
             return

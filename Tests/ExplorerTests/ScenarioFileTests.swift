@@ -1,0 +1,67 @@
+import CPUFlags
+import Foundation
+import Testing
+
+@testable import Explorer
+
+/// The repository's `scenarios/` directory (`cpuflags scenarios --export scenarios`).
+let scenarioDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("scenarios")
+
+/// Every built-in scenario is in `scenarios/`, and the file reads back to it exactly:
+/// the files are the standard set, in the format users write.
+@Test(arguments: Scenario.standard.map(\.name))
+func theStandardScenarioIsItsFile(_ name: String) throws {
+    let s = try #require(Scenario.named(name))
+    #expect(try ScenarioFile.parse(ScenarioFile.render(s), source: "render") == s)
+    let path = scenarioDir.appendingPathComponent("\(name).scenario").path
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    #expect(try ScenarioFile.parse(text, source: path) == s, "\(path) differs from the built-in \(name): re-export with `cpuflags scenarios --export scenarios`")
+}
+
+@Test func everyOpAndDirectiveReadsBack() throws {
+    var s = Scenario(
+        name: "all-ops", summary: "every op once  (spaces kept inside)",
+        programs: [[.flushKernelTLB, .patchText, .queueCallback(target: 1, id: 63), .runOnBehalf(target: 2, id: 0),
+                    .wake(target: 1), .interrupt(target: 2, kind: .userTLBFlush), .synchronizeRCU],
+                   [.exitToUser, .enterFromUser, .kernelAccess, .runText, .enterIdle(polling: true), .pollIdle, .exitIdle,
+                    .enterIdle(polling: false), .exitIdle, .contextSwitch, .rcuReader(write: true), .rcuReader(write: false)],
+                   [.litmusStore(cell: 0, release: true), .litmusStore(cell: 1, release: false), .litmusLoad(cell: 1), .litmusFence]],
+        start: [.kernel, .indeterminate, .idle], pti: false,
+        config: ProtocolConfig(exitPolicy: .adaptive, pinProtocol: .countThenCheck, mutations: [.entryExchange, .pinNoFence]),
+        nmis: [0, 2, 0], irqs: [0, 1, 3], nmiBody: .rcuReader, covers: [1, 12], expeditedRCU: true, litmusForbidden: [5, 7])
+    s.summary = "every op once  (spaces kept inside)"
+    #expect(try ScenarioFile.parse(ScenarioFile.render(s), source: "t") == s)
+}
+
+@Test(arguments: [
+    ("scenario a\ncpu 0 kernel: flush_kernel_tlb\n", "t:3:1: expected 2 to 4 'cpu' lines, not 1"),
+    ("scenario a\ncpu 0 kernel: flush_kernel_tlb\ncpu 1 user: enter_from_user kernal_access\n", "t:3:29: expected an op: exit_to_user"),
+    ("scenario a\ncpu 0 kernel: flush_kernel_tlb\ncpu 2 user: enter_from_user\n", "t:3:5: expected cpu 1 (CPUs in order from 0)"),
+    ("scenario a\npolicy eager\n", "t:2:8: expected strict, lazy or adaptive"),
+    ("scenario a\ncpu 0 kernal: flush_kernel_tlb\n", "t:2:7: expected a mode: kernel, user, idle or indeterminate"),
+    ("scenario a\ncpu 0 kernel nmis=9: flush_kernel_tlb\n", "t:2:14: expected nmis=K or irqs=K with K from 0 to 3"),
+    ("scenario a\ncpu 0 kernel: wake(1\n", "t:2:15: expected ')' closing the arguments of 'wake(1'"),
+    ("scenario a\ncpu 0 kernel: interrupt(1,flush)\ncpu 1 user: enter_from_user\n", "t:2:15: expected a work kind in 'interrupt(1,flush)'"),
+    ("scenario a\ncpu 0 kernel: wake(0)\ncpu 1 user: enter_from_user\n", "expected a well-formed scenario: a: cpu0 wake(cpu0): bad target"),
+    ("summary no name\ncpu 0 kernel:\ncpu 1 user:\n", "expected a 'scenario NAME' line"),
+    ("scenario a\nfrobnicate yes\n", "t:2:1: expected a directive: scenario, summary"),
+    ("scenario a\npti maybe\n", "t:2:5: expected on or off"),
+])
+func badFilesNameTheLineAndColumn(_ text: String, _ expected: String) {
+    do {
+        _ = try ScenarioFile.parse(text, source: "t")
+        Issue.record("no error for:\n\(text)")
+    } catch {
+        #expect(error.description.contains(expected), "\(error.description)")
+    }
+}
+
+/// A scenario read from its file explores exactly as the built-in one.
+@Test func aFileExploresLikeTheBuiltIn() throws {
+    let s = try #require(Scenario.named("pin"))
+    let fromFile = try ScenarioFile.parse(String(contentsOf: scenarioDir.appendingPathComponent("pin.scenario"), encoding: .utf8), source: "pin")
+    let a = Explorer(scenario: s, model: .tso).run()
+    let b = Explorer(scenario: fromFile, model: .tso).run()
+    #expect(a.states == b.states && a.violation == nil && b.violation == nil)
+}
