@@ -132,11 +132,11 @@ public struct Explorer {
 
         while !frontier.isEmpty {
             if depth >= limits.depthMax {
-                report.incomplete = "depth limit \(limits.depthMax) reached: a program may not terminate; raise --depth-max"
+                report.incomplete = "depth limit \(limits.depthMax) reached with \(visited.count) states stored and a frontier of \(frontier.count): a program may not terminate; raise --depth-max"
                 return finish(nil, at: 0, extra: nil)
             }
             var next: [(MachineState, Int32)] = []
-            for (s, id) in frontier {
+            for (expanded, (s, id)) in frontier.enumerated() {
                 var any = false
                 for move in candidateMoves(s, on: m) {
                     switch apply(move, to: s, on: m) {
@@ -154,8 +154,13 @@ public struct Explorer {
                             via.append(move)
                             next.append((t, tid))
                             if visited.count >= limits.statesMax {
-                                report.incomplete = "state limit \(limits.statesMax) reached; raise --states-max or shrink the scenario"
+                                report.incomplete = "state limit \(limits.statesMax) reached at depth \(depth + 1): \(expanded) of the \(frontier.count) states of depth \(depth) expanded, \(next.count) of depth \(depth + 1) found so far; raise --states-max or shrink the scenario"
                                 return finish(nil, at: 0, extra: nil)
+                            }
+                            // Progress inside a level too: a big level takes minutes.
+                            if visited.count & 0xFFFF == 0, let p = progress, ContinuousClock.now - lastProgress >= .seconds(1) {
+                                lastProgress = ContinuousClock.now
+                                p(visited.count, frontier.count - expanded + next.count, depth + 1)
                             }
                         }
                     }

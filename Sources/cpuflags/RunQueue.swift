@@ -62,8 +62,12 @@ final class RunQueue {
             let (s, m) = runs[i]
             let label = "\(s.name) \(m.description)"
             let verbose = self.verbose
+            let began = ContinuousClock.now
             let explorer = Explorer(scenario: s, model: m, limits: limits) { [weak self] states, frontier, depth in
-                if verbose { self?.say("  \(label): \(states) states, frontier \(frontier), depth \(depth)") }
+                guard verbose else { return }
+                let secs = max((ContinuousClock.now - began).seconds, 1e-9)
+                self?.say(String(format: "  %@: %d states (%.0f/s), frontier %d, depth %d, resident %.0f MB",
+                                 label, states, Double(states) / secs, frontier, depth, RunQueue.residentMB()))
             }
             let r = explorer.run()
             lock.lock()
@@ -90,5 +94,13 @@ final class RunQueue {
             }
             lock.unlock()
         }
+    }
+
+    /// This process's resident memory (/proc/self/statm), MB; 0 if unreadable.
+    static func residentMB() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Double(fields[1]) else { return 0 }
+        return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1e6
     }
 }

@@ -162,3 +162,13 @@ func negativeNumbersAreRangeErrors(_ args: [String]) throws {
     let e = try CLI.run(["verify", "--file", typo])
     #expect(e.status == 64 && e.stderr.contains("\(typo):3:29: expected an op"), "\(e.stderr)")
 }
+
+/// A run that hits a limit says which and how far it got; progress shows states/s and memory.
+@Test func aLimitSaysHowFarTheRunGot() throws {
+    let r = try CLI.run(["verify", "--scenario", "isolated-mix", "--model", "sc", "--states-max", "2000"])
+    #expect(r.status == 1)
+    #expect(r.stderr.contains("state limit 2000 reached at depth"), "\(r.stderr)")
+    #expect(r.stderr.contains("expanded,") && r.stderr.contains("found so far"), "\(r.stderr)")
+    let d = try CLI.run(["verify", "--scenario", "pin", "--model", "sc", "--depth-max", "3"])
+    #expect(d.stderr.contains("depth limit 3 reached with") && d.stderr.contains("states stored and a frontier of"), "\(d.stderr)")
+}
