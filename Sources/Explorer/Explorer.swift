@@ -17,6 +17,9 @@ public struct Report: Sendable, Codable {
     public var depth: Int
     /// True when a limit stopped the exploration before it was exhaustive.
     public var incomplete: String?
+    /// Set when states were stored as fingerprints (`Limits.hashCompact`): a pass is
+    /// then probable, not exhaustive; the text bounds the chance of a missed state.
+    public var probable: String?
     public var violation: Violation?
     /// Verdict per invariant of BRIEF §4: "ok", "VIOLATED", or "unknown" (the run stopped
     /// at another invariant's violation, or at a limit, before it was exhaustive).
@@ -26,18 +29,37 @@ public struct Report: Sendable, Codable {
     public var operationsReached: [String] = []
 
     public var passed: Bool { violation == nil && incomplete == nil }
+    /// Passed and every state was stored exactly: a proof over this scenario.
+    public var exhaustive: Bool { passed && probable == nil }
     public var statesPerSecond: Double { seconds > 0 ? Double(states) / seconds : 0 }
 
-    static func verdicts(violation: Violation?, incomplete: String?) -> [String: String] {
+    static func verdicts(violation: Violation?, incomplete: String?, probable: Bool = false) -> [String: String] {
         var out: [String: String] = [:]
         for inv in Violation.Invariant.allCases where inv != .litmusOutcome {
             if let v = violation {
                 out[inv.rawValue] = v.invariant == inv ? "VIOLATED" : "unknown"
             } else {
-                out[inv.rawValue] = incomplete == nil ? "ok" : "unknown"
+                out[inv.rawValue] = incomplete != nil ? "unknown" : probable ? "probable" : "ok"
             }
         }
         return out
+    }
+}
+
+/// A visited state's fingerprint: two 64-bit hashes of it under different salts (the
+/// process's hashing seed is random, which is fine within one run).
+struct Fingerprint: Hashable {
+    var a: UInt64
+    var b: UInt64
+    init(_ s: MachineState) {
+        var h1 = Hasher()
+        h1.combine(0x5EED_0001 as UInt64)
+        s.hash(into: &h1)
+        var h2 = Hasher()
+        h2.combine(0x5EED_0002 as UInt64)
+        s.hash(into: &h2)
+        a = UInt64(bitPattern: Int64(h1.finalize()))
+        b = UInt64(bitPattern: Int64(h2.finalize()))
     }
 }
 
@@ -97,7 +119,23 @@ public struct Explorer {
         // Per state id: its parent and the move that led to it (for counterexamples).
         var parent: [Int32] = [-1]
         var via: [Move] = [.step(0)]
-        var visited: [MachineState: Int32] = [initial: 0]
+        // Visited states, exactly or as fingerprints (`Limits.hashCompact`).
+        var visited: [MachineState: Int32] = limits.hashCompact ? [:] : [initial: 0]
+        var fingerprints: [Fingerprint: Int32] = limits.hashCompact ? [Fingerprint(initial): 0] : [:]
+        var stored: Int { limits.hashCompact ? fingerprints.count : visited.count }
+        /// The new state's id, or nil if it was seen (or its fingerprint was).
+        func insert(_ t: MachineState) -> Int32? {
+            let tid = Int32(parent.count)
+            if limits.hashCompact {
+                let f = Fingerprint(t)
+                guard fingerprints[f] == nil else { return nil }
+                fingerprints[f] = tid
+            } else {
+                guard visited[t] == nil else { return nil }
+                visited[t] = tid
+            }
+            return tid
+        }
         var frontier: [(MachineState, Int32)] = [(initial, 0)]
         var executions = 0
         var transitions = 0
@@ -108,12 +146,18 @@ public struct Explorer {
 
         func finish(_ v: Violation?, at id: Int32, extra: Move?) -> Report {
             var r = report
-            r.states = visited.count
+            r.states = stored
+            if limits.hashCompact {
+                // Two distinct states share a 128-bit fingerprint with probability at
+                // most n^2 / 2^129 (birthday bound over n stored states).
+                let n = Double(stored)
+                r.probable = "hash-compact: \(stored) states stored as 128-bit fingerprints; a state missed by a collision with probability below \(n * n * 0x1p-129)"
+            }
             r.executions = executions
             r.transitions = transitions
             r.depth = depth
             r.seconds = (ContinuousClock.now - start).seconds
-            r.invariants = Report.verdicts(violation: v, incomplete: r.incomplete)
+            r.invariants = Report.verdicts(violation: v, incomplete: r.incomplete, probable: limits.hashCompact)
             r.operationsReached = CoreOperation.allCases.filter { m.operationsReached & $0.bit != 0 }.map(\.name)
             if let v {
                 r.violation = v
@@ -132,7 +176,7 @@ public struct Explorer {
 
         while !frontier.isEmpty {
             if depth >= limits.depthMax {
-                report.incomplete = "depth limit \(limits.depthMax) reached with \(visited.count) states stored and a frontier of \(frontier.count): a program may not terminate; raise --depth-max"
+                report.incomplete = "depth limit \(limits.depthMax) reached with \(stored) states stored and a frontier of \(frontier.count): a program may not terminate; raise --depth-max"
                 return finish(nil, at: 0, extra: nil)
             }
             var next: [(MachineState, Int32)] = []
@@ -147,20 +191,18 @@ public struct Explorer {
                     case .next(let t):
                         any = true
                         transitions += 1
-                        if visited[t] == nil {
-                            let tid = Int32(parent.count)
-                            visited[t] = tid
+                        if let tid = insert(t) {
                             parent.append(id)
                             via.append(move)
                             next.append((t, tid))
-                            if visited.count >= limits.statesMax {
+                            if stored >= limits.statesMax {
                                 report.incomplete = "state limit \(limits.statesMax) reached at depth \(depth + 1): \(expanded) of the \(frontier.count) states of depth \(depth) expanded, \(next.count) of depth \(depth + 1) found so far; raise --states-max or shrink the scenario"
                                 return finish(nil, at: 0, extra: nil)
                             }
                             // Progress inside a level too: a big level takes minutes.
-                            if visited.count & 0xFFFF == 0, let p = progress, ContinuousClock.now - lastProgress >= .seconds(1) {
+                            if stored & 0xFFFF == 0, let p = progress, ContinuousClock.now - lastProgress >= .seconds(1) {
                                 lastProgress = ContinuousClock.now
-                                p(visited.count, frontier.count - expanded + next.count, depth + 1)
+                                p(stored, frontier.count - expanded + next.count, depth + 1)
                             }
                         }
                     }
@@ -175,7 +217,7 @@ public struct Explorer {
             let now = ContinuousClock.now
             if let p = progress, now - lastProgress >= .seconds(1) {
                 lastProgress = now
-                p(visited.count, frontier.count, depth)
+                p(stored, frontier.count, depth)
             }
         }
         return finish(nil, at: 0, extra: nil)

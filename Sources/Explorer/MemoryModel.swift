@@ -24,6 +24,11 @@ public struct Limits: Hashable, Sendable, Codable {
     public var statesMax: Int = 5_000_000
     /// Steps in one execution (a longer one means a program did not terminate).
     public var depthMax: Int = 400
+    /// Store 128-bit fingerprints of the visited states instead of the states (hash
+    /// compaction, as SPIN's -DHC): far less memory per state, but two states with the
+    /// same fingerprint are taken as one, so a passing run is probable, not a proof
+    /// (`Report.probable` says how probable). Violations found are real (replayed).
+    public var hashCompact = false
     public init() {}
 }
 

@@ -8,14 +8,18 @@ public struct Summary: Sendable, Codable, Equatable {
         public var invariant: String
         /// Runs that explored every state and found the invariant holding.
         public var ok: [String]
+        /// Runs that found it holding over fingerprinted states (hash compaction): probable.
+        public var probable: [String] = []
         /// Runs that found the invariant broken.
         public var violated: [String]
         /// Runs that stopped before the invariant was established, with the reason.
         public var notEstablished: [String]
-        /// "ok", "VIOLATED" or "not established".
+        /// "ok", "VIOLATED", "not established" or "probable" (every run passed, some over
+        /// fingerprints only).
         public var verdict: String {
             if !violated.isEmpty { return "VIOLATED" }
-            return notEstablished.isEmpty ? "ok" : "not established"
+            if !notEstablished.isEmpty { return "not established" }
+            return probable.isEmpty ? "ok" : "probable"
         }
     }
 
@@ -30,6 +34,7 @@ public struct Summary: Sendable, Codable, Equatable {
                 let label = "\(r.scenario) \(r.model.description)"
                 switch r.invariants[inv.rawValue] {
                 case "ok": line.ok.append(label)
+                case "probable": line.probable.append(label)
                 case "VIOLATED": line.violated.append(label)
                 default:
                     let why = r.incomplete.map { _ in "incomplete" }
@@ -47,6 +52,8 @@ public struct Summary: Sendable, Codable, Equatable {
             var parts: [String] = []
             if l.verdict == "ok" {
                 parts.append("ok in all \(runs) runs")
+            } else if l.verdict == "probable" {
+                parts.append("probably ok (hash-compact, not a proof) in \(l.probable.count) of \(runs) runs; ok in \(l.ok.count)")
             } else {
                 if !l.violated.isEmpty { parts.append("VIOLATED in " + l.violated.joined(separator: ", ")) }
                 if !l.notEstablished.isEmpty {

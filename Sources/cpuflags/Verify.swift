@@ -64,6 +64,9 @@ struct Verify: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "NMIs each isolated CPU (one whose program has no housekeeping op) may receive, overriding the scenario (0 to 3).")
     var nmis: Int?
 
+    @Flag(name: .long, help: "Store 128-bit fingerprints of visited states instead of the states (hash compaction): far less memory, but a pass is probable, not a proof (reported as such, with the collision bound).")
+    var hashCompact = false
+
     @Flag(name: .long, help: "Print JSON (reports and counterexamples) instead of tables.")
     var json = false
 
@@ -150,6 +153,7 @@ struct Verify: ParsableCommand {
         var limits = Limits()
         limits.statesMax = statesMax
         limits.depthMax = depthMax
+        limits.hashCompact = hashCompact
         limits.storeBufferDepthMax = storeBufferMax
         let models = model.isEmpty ? [MemoryModel.sc, .tso] : model
         let plan = plan()
@@ -183,7 +187,7 @@ struct Verify: ParsableCommand {
                  Column(title: "time", value: String(format: "%.2fs", r.seconds), align: .right),
                  Column(title: "states/s", value: String(format: "%.0f", r.statesPerSecond), align: .right)]
                     + Self.invariantColumns.map { name, inv in
-                        Column(title: name, value: ["ok": "ok", "VIOLATED": "FAIL"][r.invariants[inv.rawValue] ?? ""] ?? "?", align: .right)
+                        Column(title: name, value: ["ok": "ok", "probable": "ok~", "VIOLATED": "FAIL"][r.invariants[inv.rawValue] ?? ""] ?? "?", align: .right)
                     }
             }
             // The hand-written runs one per row; generated ones by machine kind, with
@@ -205,10 +209,12 @@ struct Verify: ParsableCommand {
                 if !bad.isEmpty { print(table.string(for: bad) ?? "", terminator: "") }
             }
             for r in reports where r.incomplete != nil { print("incomplete: \(r.scenario) \(r.model.description): \(r.incomplete!)") }
+            for r in reports where r.passed { if let p = r.probable { print("probable (ok~): \(r.scenario) \(r.model.description): \(p)") } }
             print("")
             print("invariants: work = no lost work, tlb = no stale translation, text = no stale text, pin = pin exclusion,")
             print("  rcu = RCU safety, defer = deferral is real, prog = progress, assert = the core's own assertions;")
             print("  ok / FAIL / ? (not established: the run stopped first, at a limit or at another violation)")
+            if hashCompact { print("  ok~ = held over every fingerprinted state (--hash-compact): probable, not a proof") }
             print("")
             print("invariants over all runs (ok = every state of the run explored and the invariant held):")
             for line in Summary(reports).rendered() { print(line) }
@@ -228,8 +234,11 @@ struct Verify: ParsableCommand {
             }
             let violated = reports.filter { $0.violation != nil }.count
             let incomplete = reports.filter { $0.violation == nil && $0.incomplete != nil }.count
-            print(String(format: "%d runs: %d exhaustive and passing, %d violated, %d incomplete (nothing established); %.1fs total",
-                         reports.count, reports.count - violated - incomplete, violated, incomplete, elapsed))
+            let probable = reports.filter { $0.passed && $0.probable != nil }.count
+            print(String(format: "%d runs: %d exhaustive and passing, %@%d violated, %d incomplete (nothing established); %.1fs total",
+                         reports.count, reports.count - violated - incomplete - probable,
+                         probable > 0 ? "\(probable) passing over fingerprints (hash-compact: probable, not a proof), " : "",
+                         violated, incomplete, elapsed))
             if !skipped.isEmpty {
                 print("skipped after the first violation (--fail-fast), nothing established: \(skipped.count) runs (\(skipped.prefix(8).joined(separator: ", "))\(skipped.count > 8 ? ", ..." : ""))")
             }

@@ -65,3 +65,28 @@ func badFilesNameTheLineAndColumn(_ text: String, _ expected: String) {
     let b = Explorer(scenario: fromFile, model: .tso).run()
     #expect(a.states == b.states && a.violation == nil && b.violation == nil)
 }
+
+/// Hash compaction stores fingerprints only: on every standard scenario it reaches the
+/// same number of states as the exact search (no collision at this size) and reports a
+/// pass as probable, never as a proof; a mutant is still caught with a counterexample.
+@Test(arguments: Scenario.standard.filter { $0.cpuCount <= 2 }.map(\.name))
+func hashCompactAgreesWithTheExactSearch(_ name: String) throws {
+    let s = try #require(Scenario.named(name))
+    var compact = Limits()
+    compact.hashCompact = true
+    let exact = Explorer(scenario: s, model: .tso).run()
+    let hc = Explorer(scenario: s, model: .tso, limits: compact).run()
+    #expect(hc.states == exact.states && hc.executions == exact.executions)
+    #expect(exact.exhaustive && exact.probable == nil)
+    #expect(hc.passed && !hc.exhaustive && hc.probable?.contains("hash-compact") == true)
+    #expect(Summary([hc]).lines.allSatisfy { $0.verdict == "probable" })
+}
+
+@Test func hashCompactStillCatchesAMutant() throws {
+    var s = try #require(Scenario.named("nmi"))
+    s.config.mutations = .entryExchange
+    var compact = Limits()
+    compact.hashCompact = true
+    let r = Explorer(scenario: s, model: .sc, limits: compact).run()
+    #expect(r.violation != nil && r.counterexample != nil)
+}
