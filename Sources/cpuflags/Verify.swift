@@ -73,6 +73,9 @@ struct Verify: ParsableCommand {
     @Flag(name: .long, help: "Print no progress on stderr.")
     var quiet = false
 
+    @Flag(name: .long, help: "Print each run's progress every second (states, states/s, frontier, depth, resident memory), also with generated scenarios.")
+    var progress = false
+
     @Flag(name: .long, help: "Stop at the first run that finds a violation; the runs not made are listed as skipped and establish nothing.")
     var failFast = false
 
@@ -95,6 +98,7 @@ struct Verify: ParsableCommand {
         }
         if let c = cpus, !(2...4).contains(c) { throw ValidationError("--cpus \(c): expected 2 to 4") }
         if let n = nmis, !(0...3).contains(n) { throw ValidationError("--nmis \(n): expected 0 to 3") }
+        if quiet && progress { throw ValidationError("--quiet and --progress: pick one") }
         if statesMax < 1 { throw ValidationError("--states-max \(statesMax): expected at least 1") }
         if !(1...10_000).contains(depthMax) { throw ValidationError("--depth-max \(depthMax): expected 1 to 10000") }
         if !(1...16).contains(storeBufferMax) { throw ValidationError("--store-buffer-max \(storeBufferMax): expected 1 to 16") }
@@ -165,7 +169,7 @@ struct Verify: ParsableCommand {
         let runs = (plan.handWritten + plan.generated).flatMap { s in models.map { (s, $0) } }
         let total = ContinuousClock.now
         let outcome = RunQueue(runs: runs, limits: limits, jobs: jobs, failFast: failFast, quiet: quiet || json,
-                               verbose: plan.generated.isEmpty).run()
+                               verbose: progress || plan.generated.isEmpty).run()
         let elapsed = (ContinuousClock.now - total).seconds
         let reports = outcome.reports.compactMap { $0 }
         let skipped = zip(runs, outcome.reports).filter { $0.1 == nil }.map { "\($0.0.0.name) \($0.0.1.description)" }
