@@ -123,9 +123,10 @@ public struct Explorer {
         var visited: [MachineState: Int32] = limits.hashCompact ? [:] : [initial: 0]
         var fingerprints: [Fingerprint: Int32] = limits.hashCompact ? [Fingerprint(initial): 0] : [:]
         var stored: Int { limits.hashCompact ? fingerprints.count : visited.count }
+        var nextID: Int32 = 1
         /// The new state's id, or nil if it was seen (or its fingerprint was).
         func insert(_ t: MachineState) -> Int32? {
-            let tid = Int32(parent.count)
+            let tid = nextID
             if limits.hashCompact {
                 let f = Fingerprint(t)
                 guard fingerprints[f] == nil else { return nil }
@@ -134,6 +135,7 @@ public struct Explorer {
                 guard visited[t] == nil else { return nil }
                 visited[t] = tid
             }
+            nextID += 1
             return tid
         }
         var frontier: [(MachineState, Int32)] = [(initial, 0)]
@@ -144,7 +146,7 @@ public struct Explorer {
             scenario: scenario.name, model: model, mutations: scenario.config.mutations.names,
             states: 1, executions: 0, transitions: 0, seconds: 0, depth: 0)
 
-        func finish(_ v: Violation?, at id: Int32, extra: Move?) -> Report {
+        func finish(_ v: Violation?, at id: Int32, extra: Move?, path given: [Move]? = nil) -> Report {
             var r = report
             r.states = stored
             if limits.hashCompact {
@@ -162,16 +164,75 @@ public struct Explorer {
             if let v {
                 r.violation = v
                 var path: [Move] = []
-                var i = id
-                while i > 0 {
-                    path.append(via[Int(i)])
-                    i = parent[Int(i)]
+                if let given {
+                    path = given
+                } else {
+                    var i = id
+                    while i > 0 {
+                        path.append(via[Int(i)])
+                        i = parent[Int(i)]
+                    }
+                    path.reverse()
                 }
-                path.reverse()
                 if let e = extra { path.append(e) }
                 r.counterexample = replayCounterexample(path, violation: v)
             }
             return r
+        }
+
+        if limits.depthFirst {
+            // Depth-first: only the current path is held (states and the moves left at
+            // each), plus the visited set; the counterexample is the path found, not a
+            // shortest one. Each state's moves are computed when it is first reached.
+            struct Frame {
+                var state: MachineState
+                var moves: [Move]
+                var next = 0
+                var any = false
+                /// The move that led here (none for the root).
+                var via: Move?
+            }
+            var stack = [Frame(state: initial, moves: candidateMoves(initial, on: m))]
+            while !stack.isEmpty {
+                let top = stack.count - 1
+                depth = max(depth, top)
+                if stack[top].next == stack[top].moves.count {
+                    if !stack[top].any {
+                        executions += 1
+                        if let v = checkTerminal(stack[top].state, on: m) {
+                            return finish(v, at: 0, extra: nil, path: stack.compactMap(\.via))
+                        }
+                    }
+                    stack.removeLast()
+                    continue
+                }
+                let move = stack[top].moves[stack[top].next]
+                stack[top].next += 1
+                switch apply(move, to: stack[top].state, on: m) {
+                case .blocked:
+                    continue
+                case .violation(let v):
+                    return finish(v, at: 0, extra: move, path: stack.compactMap(\.via))
+                case .next(let t):
+                    stack[top].any = true
+                    transitions += 1
+                    guard insert(t) != nil else { continue }
+                    if stored >= limits.statesMax {
+                        report.incomplete = "state limit \(limits.statesMax) reached (depth-first, at depth \(top + 1)); raise --states-max or shrink the scenario"
+                        return finish(nil, at: 0, extra: nil)
+                    }
+                    if top + 1 >= limits.depthMax {
+                        report.incomplete = "depth limit \(limits.depthMax) reached (depth-first) with \(stored) states stored: a program may not terminate; raise --depth-max"
+                        return finish(nil, at: 0, extra: nil)
+                    }
+                    if stored & 0xFFFF == 0, let p = progress, ContinuousClock.now - lastProgress >= .seconds(1) {
+                        lastProgress = ContinuousClock.now
+                        p(stored, stack.count, top + 1)
+                    }
+                    stack.append(Frame(state: t, moves: candidateMoves(t, on: m), via: move))
+                }
+            }
+            return finish(nil, at: 0, extra: nil)
         }
 
         while !frontier.isEmpty {

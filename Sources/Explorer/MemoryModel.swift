@@ -29,6 +29,10 @@ public struct Limits: Hashable, Sendable, Codable {
     /// same fingerprint are taken as one, so a passing run is probable, not a proof
     /// (`Report.probable` says how probable). Violations found are real (replayed).
     public var hashCompact = false
+    /// Search depth-first instead of breadth-first: memory is the visited set and the
+    /// current path only (no frontier, no parent links), and a counterexample is the
+    /// path that found it, not a shortest one.
+    public var depthFirst = false
     public init() {}
 }
 

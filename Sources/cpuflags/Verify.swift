@@ -67,6 +67,9 @@ struct Verify: ParsableCommand {
     @Flag(name: .long, help: "Store 128-bit fingerprints of visited states instead of the states (hash compaction): far less memory, but a pass is probable, not a proof (reported as such, with the collision bound).")
     var hashCompact = false
 
+    @Flag(name: .long, help: "Search depth-first: memory is the visited set and the current path (no breadth-first frontier); a counterexample is then the path found, not a shortest one.")
+    var depthFirst = false
+
     @Flag(name: .long, help: "Print JSON (reports and counterexamples) instead of tables.")
     var json = false
 
@@ -158,6 +161,7 @@ struct Verify: ParsableCommand {
         limits.statesMax = statesMax
         limits.depthMax = depthMax
         limits.hashCompact = hashCompact
+        limits.depthFirst = depthFirst
         limits.storeBufferDepthMax = storeBufferMax
         let models = model.isEmpty ? [MemoryModel.sc, .tso] : model
         let plan = plan()

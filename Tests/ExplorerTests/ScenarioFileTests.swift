@@ -90,3 +90,24 @@ func hashCompactAgreesWithTheExactSearch(_ name: String) throws {
     let r = Explorer(scenario: s, model: .sc, limits: compact).run()
     #expect(r.violation != nil && r.counterexample != nil)
 }
+
+/// Depth-first search reaches the same states, executions and transitions as the
+/// breadth-first one (exact or hash-compact), and still finds a mutant's violation.
+@Test(arguments: ["nmi", "pin-nmi", "idle-wake", "rcu-lazy"])
+func depthFirstAgreesWithBreadthFirst(_ name: String) throws {
+    let s = try #require(Scenario.named(name))
+    var dfs = Limits()
+    dfs.depthFirst = true
+    var dfsHC = dfs
+    dfsHC.hashCompact = true
+    let b = Explorer(scenario: s, model: .tso).run()
+    for l in [dfs, dfsHC] {
+        let d = Explorer(scenario: s, model: .tso, limits: l).run()
+        #expect(d.states == b.states && d.executions == b.executions && d.transitions == b.transitions, "\(name) \(l)")
+        #expect(d.passed == b.passed)
+    }
+    var bad = s
+    bad.config.mutations = name == "rcu-lazy" ? .indeterminateRCUIdle : .workAfterKernelCode
+    let v = Explorer(scenario: bad, model: .tso, limits: dfs).run()
+    #expect(v.violation != nil && v.counterexample != nil, "\(name): a mutant under depth-first")
+}
