@@ -259,27 +259,18 @@ public enum ScenarioFile {
         return out
     }
 
+    /// An op as the file writes it: its name as `Op.described` gives it (the one list
+    /// of op names, shared with `scenarios --json`), and its arguments in parentheses.
     static func text(_ op: Op) -> String {
-        switch op {
-        case .exitToUser: return "exit_to_user"
-        case .enterFromUser: return "enter_from_user"
-        case .kernelAccess: return "kernel_access"
-        case .runText: return "run_text"
-        case .enterIdle(let p): return p ? "enter_idle(poll)" : "enter_idle"
-        case .pollIdle: return "poll_idle"
-        case .exitIdle: return "exit_idle"
-        case .contextSwitch: return "context_switch"
-        case .rcuReader(let w): return w ? "rcu_reader(write)" : "rcu_reader"
-        case .flushKernelTLB: return "flush_kernel_tlb"
-        case .patchText: return "patch_text"
-        case .queueCallback(let t, let id): return "queue_callback(\(t),\(id))"
-        case .runOnBehalf(let t, let id): return "run_on_behalf(\(t),\(id))"
-        case .wake(let t): return "wake(\(t))"
-        case .interrupt(let t, let k): return "interrupt(\(t),\(k.rawValue))"
-        case .synchronizeRCU: return "synchronize_rcu"
-        case .litmusStore(let c, let r): return "litmus_store(\(c == 0 ? "x" : "y")\(r ? ",release" : ""))"
-        case .litmusLoad(let c): return "litmus_load(\(c == 0 ? "x" : "y"))"
-        case .litmusFence: return "litmus_fence"
-        }
+        let d = op.described
+        var args: [String] = []
+        if let t = d.target { args.append("\(t)") }
+        if let id = d.id { args.append("\(id)") }
+        if let k = d.kind { args.append(k) }
+        if d.polling == true { args.append("poll") }
+        if d.write == true { args.append("write") }
+        if let c = d.cell { args.append(c == 0 ? "x" : "y") }
+        if d.release == true { args.append("release") }
+        return args.isEmpty ? d.op : "\(d.op)(\(args.joined(separator: ",")))"
     }
 }
