@@ -10,6 +10,9 @@ public struct OwedWork: Hashable, Sendable {
 
     public init(cpuCount: Int) { owed = Array(repeating: [], count: cpuCount) }
 
+    /// A ledger that owes `owing[c]` on CPU c (the explorer decodes stored states).
+    public init(owing: [Work]) { owed = owing }
+
     public subscript(cpu: Int) -> Work { owed[cpu] }
 
     /// A requester was told `route` for `kind` to `target`.

@@ -14,7 +14,9 @@ extension Explorer {
             let top = cpu.frames[cpu.frames.count - 1]
             if cpu.frames.count > 1 || Int(top.pc) < ops(top.kind, cpu: c) {
                 var reason = "blocked"
+                m.explaining = true
                 if case .blocked(let why) = apply(.step(c), to: s, on: m) { reason = why }
+                m.explaining = false
                 let op = top.kind == .task ? scenario.programs[c][Int(top.pc)].description : "\(top.kind) handler"
                 blocked.append("cpu\(c) stuck in \(op): \(reason)")
                 blockedCPUs.append(c)

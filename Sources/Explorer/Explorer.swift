@@ -27,6 +27,11 @@ public struct Report: Sendable, Codable {
     public var counterexample: Counterexample?
     /// The core's operations this run reached (`Platform.reached`), by name.
     public var operationsReached: [String] = []
+    /// Exact search: the mean length of a stored state's packed encoding, in bytes.
+    public var encodingBytesPerState: Double?
+    /// Bytes held per stored state: the visited set (encodings or fingerprints, and
+    /// its table) and the parent links; the breadth-first frontier aside.
+    public var storedBytesPerState: Double?
 
     public var passed: Bool { violation == nil && incomplete == nil }
     /// Passed and every state was stored exactly: a proof over this scenario.
@@ -46,20 +51,14 @@ public struct Report: Sendable, Codable {
     }
 }
 
-/// A visited state's fingerprint: two 64-bit hashes of it under different salts (the
-/// process's hashing seed is random, which is fine within one run).
+/// A visited state's fingerprint: two 64-bit hashes of its packed encoding under
+/// different seeds (`Limits.hashCompact`).
 struct Fingerprint: Hashable {
     var a: UInt64
     var b: UInt64
-    init(_ s: MachineState) {
-        var h1 = Hasher()
-        h1.combine(0x5EED_0001 as UInt64)
-        s.hash(into: &h1)
-        var h2 = Hasher()
-        h2.combine(0x5EED_0002 as UInt64)
-        s.hash(into: &h2)
-        a = UInt64(bitPattern: Int64(h1.finalize()))
-        b = UInt64(bitPattern: Int64(h2.finalize()))
+    init(_ encoding: UnsafeRawBufferPointer) {
+        a = StateStore.hash(encoding, seed: 0x5EED_0001)
+        b = StateStore.hash(encoding, seed: 0x5EED_0002)
     }
 }
 
@@ -116,29 +115,52 @@ public struct Explorer {
         var lastProgress = start
         let m = Machine(scenario: scenario, model: model, limits: limits, state: initialState())
         let initial = initialState()
-        // Per state id: its parent and the move that led to it (for counterexamples).
+        let memoryCount = initial.memory.count
+        // Per state id: its parent and the move that led to it (for counterexamples),
+        // 6 bytes per state.
         var parent: [Int32] = [-1]
-        var via: [Move] = [.step(0)]
-        // Visited states, exactly or as fingerprints (`Limits.hashCompact`).
-        var visited: [MachineState: Int32] = limits.hashCompact ? [:] : [initial: 0]
-        var fingerprints: [Fingerprint: Int32] = limits.hashCompact ? [Fingerprint(initial): 0] : [:]
-        var stored: Int { limits.hashCompact ? fingerprints.count : visited.count }
-        var nextID: Int32 = 1
-        /// The new state's id, or nil if it was seen (or its fingerprint was).
+        var via: [UInt16] = [Move.step(0).packed]
+        // Visited states: their packed encodings (exact), or their fingerprints
+        // (`Limits.hashCompact`).
+        let store = StateStore()
+        let codec = StateCodec(cpuCount: scenario.cpuCount, memoryCount: memoryCount)
+        var fingerprints: Set<Fingerprint> = []
+        var scratch = ByteWriter()
+        var stored: Int { limits.hashCompact ? fingerprints.count : store.count }
+        /// The new state's id, or nil if it was seen (or its fingerprint was). The
+        /// encoding stays in `scratch`.
         func insert(_ t: MachineState) -> Int32? {
-            let tid = nextID
-            if limits.hashCompact {
-                let f = Fingerprint(t)
-                guard fingerprints[f] == nil else { return nil }
-                fingerprints[f] = tid
-            } else {
-                guard visited[t] == nil else { return nil }
-                visited[t] = tid
+            scratch.reset()
+            codec.encode(t, into: &scratch)
+            return scratch.bytes.withUnsafeBytes { (b: UnsafeRawBufferPointer) -> Int32? in
+                if limits.hashCompact {
+                    guard fingerprints.insert(Fingerprint(b)).inserted else { return nil }
+                    return Int32(fingerprints.count - 1)
+                }
+                let (id, new) = store.insert(b)
+                return new ? Int32(id) : nil
             }
-            nextID += 1
-            return tid
         }
-        var frontier: [(MachineState, Int32)] = [(initial, 0)]
+        _ = insert(initial)
+        /// A level of the breadth-first search: state ids, and (hash-compact, where the
+        /// store keeps no encodings) their encodings back to back.
+        struct Level {
+            var ids: [Int32] = []
+            var bytes: [UInt8] = []
+            var ends: [Int] = []
+            var count: Int { ids.count }
+        }
+        func decode(_ level: Level, _ i: Int) -> MachineState {
+            func decode(_ b: UnsafeRawBufferPointer) -> MachineState { codec.decode(b) }
+            if !limits.hashCompact { return decode(store.bytes(of: Int(level.ids[i]))) }
+            let start = i == 0 ? 0 : level.ends[i - 1]
+            return level.bytes.withUnsafeBytes { decode(UnsafeRawBufferPointer(rebasing: $0[start..<level.ends[i]])) }
+        }
+        var frontier = Level(ids: [0])
+        if limits.hashCompact {
+            frontier.bytes = codec.encoded(initial)
+            frontier.ends = [frontier.bytes.count]
+        }
         var executions = 0
         var transitions = 0
         var depth = 0
@@ -156,6 +178,12 @@ public struct Explorer {
                 r.probable = "hash-compact: \(stored) states stored as 128-bit fingerprints; a state missed by a collision with probability below \(n * n * 0x1p-129)"
             }
             r.executions = executions
+            if !limits.hashCompact {
+                r.encodingBytesPerState = Double(store.encodingBytes) / Double(max(1, store.count))
+            }
+            // What the visited set and the parent links hold (the frontier aside).
+            let setBytes = (limits.hashCompact ? fingerprints.capacity * MemoryLayout<Fingerprint>.stride * 9 / 8 : store.bytes) + codec.tableBytes
+            r.storedBytesPerState = Double(setBytes + parent.capacity * 4 + via.capacity * 2) / Double(max(1, stored))
             r.transitions = transitions
             r.depth = depth
             r.seconds = (ContinuousClock.now - start).seconds
@@ -169,7 +197,7 @@ public struct Explorer {
                 } else {
                     var i = id
                     while i > 0 {
-                        path.append(via[Int(i)])
+                        path.append(Move(packed: via[Int(i)]))
                         i = parent[Int(i)]
                     }
                     path.reverse()
@@ -235,13 +263,15 @@ public struct Explorer {
             return finish(nil, at: 0, extra: nil)
         }
 
-        while !frontier.isEmpty {
+        while frontier.count > 0 {
             if depth >= limits.depthMax {
                 report.incomplete = "depth limit \(limits.depthMax) reached with \(stored) states stored and a frontier of \(frontier.count): a program may not terminate; raise --depth-max"
                 return finish(nil, at: 0, extra: nil)
             }
-            var next: [(MachineState, Int32)] = []
-            for (expanded, (s, id)) in frontier.enumerated() {
+            var next = Level()
+            for expanded in 0..<frontier.count {
+                let id = frontier.ids[expanded]
+                let s = decode(frontier, expanded)
                 var any = false
                 for move in candidateMoves(s, on: m) {
                     switch apply(move, to: s, on: m) {
@@ -254,8 +284,12 @@ public struct Explorer {
                         transitions += 1
                         if let tid = insert(t) {
                             parent.append(id)
-                            via.append(move)
-                            next.append((t, tid))
+                            via.append(move.packed)
+                            next.ids.append(tid)
+                            if limits.hashCompact {
+                                next.bytes.append(contentsOf: scratch.bytes)
+                                next.ends.append(next.bytes.count)
+                            }
                             if stored >= limits.statesMax {
                                 report.incomplete = "state limit \(limits.statesMax) reached at depth \(depth + 1): \(expanded) of the \(frontier.count) states of depth \(depth) expanded, \(next.count) of depth \(depth + 1) found so far; raise --states-max or shrink the scenario"
                                 return finish(nil, at: 0, extra: nil)

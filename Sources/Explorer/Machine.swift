@@ -75,6 +75,9 @@ final class Machine: Platform {
 
     // Tracing, for counterexamples only.
     var tracing = false
+    /// Say why a move is blocked (end-state messages only: building the text on every
+    /// blocked try costs more than the try).
+    var explaining = false
     var events: [TimelineEvent] = []
     var stepNumber = 0
 
@@ -189,21 +192,21 @@ final class Machine: Platform {
 
     /// A wait on ghost state (a requester waiting for its IPIs): one access, enabled
     /// only when `condition` holds.
-    func ghostWait(_ what: String, _ condition: () -> Bool) throws(Suspend) {
+    func ghostWait(_ what: @autoclosure () -> String, _ condition: () -> Bool) throws(Suspend) {
         let was = attemptingInterruptible
         attemptingInterruptible = true
         defer { attemptingInterruptible = was }
         _ = try access { () throws(Suspend) -> UInt64 in
-            guard condition() else { throw .blocked(what) }
-            trace(what)
+            guard condition() else { throw .blocked(explaining ? what() : "") }
+            trace(what())
             return 0
         }
     }
 
     /// A ghost check that is also a scheduling point (a kernel access, running text).
-    func ghostPoint(_ what: String, _ body: () throws(Suspend) -> Void) throws(Suspend) {
+    func ghostPoint(_ what: @autoclosure () -> String, _ body: () throws(Suspend) -> Void) throws(Suspend) {
         _ = try access { () throws(Suspend) -> UInt64 in
-            trace(what)
+            trace(what())
             try body()
             return 0
         }
@@ -324,7 +327,7 @@ final class Machine: Platform {
             let v = read(a, ordering: ordering)
             guard condition(v) else {
                 try checkGracePeriodCanFinish(waitingOn: at, condition)
-                throw .blocked("waiting on \(at) = \(map.render(a, v))")
+                throw .blocked(explaining ? "waiting on \(at) = \(map.render(a, v))" : "")
             }
             if at.cell == .word && at.cpu != cpu { state.ghost.gpSample[at.cpu] = -1 }  // credited
             trace("wait \(at) satisfied by \(map.render(a, v))")

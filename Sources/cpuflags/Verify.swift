@@ -193,7 +193,8 @@ struct Verify: ParsableCommand {
                  Column(title: "trans", value: r.transitions, align: .right),
                  Column(title: "depth", value: r.depth, align: .right),
                  Column(title: "time", value: String(format: "%.2fs", r.seconds), align: .right),
-                 Column(title: "states/s", value: String(format: "%.0f", r.statesPerSecond), align: .right)]
+                 Column(title: "states/s", value: String(format: "%.0f", r.statesPerSecond), align: .right),
+                 Column(title: "B/state", value: r.storedBytesPerState.map { String(format: "%.0f", $0) } ?? "-", align: .right)]
                     + Self.invariantColumns.map { name, inv in
                         Column(title: name, value: ["ok": "ok", "probable": "ok~", "VIOLATED": "FAIL"][r.invariants[inv.rawValue] ?? ""] ?? "?", align: .right)
                     }

@@ -1,0 +1,316 @@
+import CPUFlags
+
+/// The packed encoding of a `MachineState`: the bytes the explorer stores for every
+/// visited state (and holds for its frontier), instead of the nested arrays the
+/// machine runs on. Fixed-order fields, small integers as LEB128 varints (almost every
+/// value is below 128: one byte), flags packed into bytes, no lengths where the
+/// scenario fixes them (memory cells, CPUs). Equal states encode to equal bytes and
+/// different states to different bytes (the encoding is decoded back exactly: tests
+/// check `decode(encode(s)) == s` on every state of the standard scenarios), so the
+/// visited set compares bytes.
+///
+/// Why not `Hashable` on the structs: hashing nested arrays through `Hasher` and
+/// copying them (retain/release of every frame and replay log) was about half of the
+/// search's instructions, and each stored state cost ~840 bytes of heap objects.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+
+    @inline(__always) mutating func u8(_ v: UInt8) { bytes.append(v) }
+    @inline(__always) mutating func i8(_ v: Int8) { bytes.append(UInt8(bitPattern: v)) }
+    @inline(__always) mutating func varint(_ v: UInt64) {
+        var v = v
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
+    @inline(__always) mutating func count(_ n: Int) { varint(UInt64(n)) }
+    /// A 64-bit value whose set bits are few and far apart (a CPU word: mode in byte 0,
+    /// work bits in byte 4, counter in bytes 5-7): below 128 one byte; otherwise a
+    /// header (0x80 | which of bytes 1-7 are non-zero), byte 0, and those bytes. A
+    /// word with a counter is 3 bytes instead of a varint's 7.
+    @inline(__always) mutating func sparse(_ v: UInt64) {
+        if v < 0x80 {
+            bytes.append(UInt8(v))
+            return
+        }
+        var mask: UInt8 = 0
+        for i in 1..<8 where (v >> UInt64(8 * i)) & 0xFF != 0 { mask |= 1 << UInt8(i - 1) }
+        bytes.append(0x80 | mask)
+        bytes.append(UInt8(truncatingIfNeeded: v))
+        for i in 1..<8 where mask & (1 << UInt8(i - 1)) != 0 { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(8 * i))) }
+    }
+}
+
+/// Reads what `ByteWriter` wrote. The bytes come from this process's own encoder, so a
+/// malformed encoding is a bug in the codec: it traps (precondition), never guesses.
+struct ByteReader {
+    let bytes: UnsafeRawBufferPointer
+    var index = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    @inline(__always) mutating func u8() -> UInt8 {
+        precondition(index < bytes.count, "state encoding truncated")
+        let v = bytes[index]
+        index += 1
+        return v
+    }
+    @inline(__always) mutating func i8() -> Int8 { Int8(bitPattern: u8()) }
+    @inline(__always) mutating func varint() -> UInt64 {
+        var v: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let b = u8()
+            v |= UInt64(b & 0x7F) << shift
+            if b < 0x80 { return v }
+            shift += 7
+            precondition(shift < 64, "state encoding: varint too long")
+        }
+    }
+    @inline(__always) mutating func count() -> Int { Int(varint()) }
+    @inline(__always) mutating func sparse() -> UInt64 {
+        let h = u8()
+        if h < 0x80 { return UInt64(h) }
+        var v = UInt64(u8())
+        for i in 1..<8 where h & (1 << UInt8(i - 1)) != 0 { v |= UInt64(u8()) << UInt64(8 * i) }
+        return v
+    }
+}
+
+/// Packs the machine's states for the visited set and the frontier, with component
+/// collapse (SPIN's -DCOLLAPSE): each CPU's local state (its frames, ghost fields and
+/// store buffer) and the global ghost state are interned in tables of their own, and a
+/// state is its memory cells plus one table index per component. A machine's CPUs run
+/// through far fewer local states than the machine has states, so most of a state's
+/// bytes are shared.
+final class StateCodec {
+    let cpuCount: Int
+    let memoryCount: Int
+    private var cpuTables: [StateStore]
+    private let ghostTable = StateStore()
+    private var part = ByteWriter()
+
+    init(cpuCount: Int, memoryCount: Int) {
+        self.cpuCount = cpuCount
+        self.memoryCount = memoryCount
+        cpuTables = (0..<cpuCount).map { _ in StateStore() }
+    }
+
+    /// Bytes held by the component tables.
+    var tableBytes: Int { cpuTables.map(\.bytes).reduce(ghostTable.bytes, +) }
+    /// Entries in the component tables (CPU-local states, ghost states).
+    var tableEntries: (cpu: Int, ghost: Int) { (cpuTables.map(\.count).reduce(0, +), ghostTable.count) }
+
+    /// Appends the encoding of `s` to `w`.
+    func encode(_ s: MachineState, into w: inout ByteWriter) {
+        for v in s.memory { w.sparse(v) }
+        for c in 0..<cpuCount {
+            part.reset()
+            part.count(s.buffers[c].count)
+            for e in s.buffers[c] {
+                part.varint(UInt64(e.address) << 1 | (e.release ? 1 : 0))
+                part.sparse(e.value)
+            }
+            s.cpus[c].encode(into: &part)
+            w.count(intern(part, in: cpuTables[c]))
+        }
+        part.reset()
+        s.ghost.encode(into: &part)
+        w.count(intern(part, in: ghostTable))
+    }
+
+    private func intern(_ p: ByteWriter, in table: StateStore) -> Int {
+        p.bytes.withUnsafeBytes { table.insert($0).id }
+    }
+
+    /// Decodes what `encode` wrote.
+    func decode(_ b: UnsafeRawBufferPointer) -> MachineState {
+        var r = ByteReader(b)
+        let memory = (0..<memoryCount).map { _ in r.sparse() }
+        var buffers: [[BufferedStore]] = []
+        var cpus: [CPUState] = []
+        for c in 0..<cpuCount {
+            var p = ByteReader(cpuTables[c].bytes(of: r.count()))
+            buffers.append((0..<p.count()).map { _ in
+                let a = p.varint()
+                return BufferedStore(address: Int32(a >> 1), value: p.sparse(), release: a & 1 != 0)
+            })
+            cpus.append(CPUState(decoding: &p))
+        }
+        var g = ByteReader(ghostTable.bytes(of: r.count()))
+        let ghost = GlobalGhost(decoding: &g, cpuCount: cpuCount)
+        precondition(r.index == b.count, "state encoding: \(b.count - r.index) bytes left over")
+        return MachineState(memory: memory, buffers: buffers, cpus: cpus, ghost: ghost)
+    }
+
+    /// The encoding of `s`, as a fresh array (tests).
+    func encoded(_ s: MachineState) -> [UInt8] {
+        var w = ByteWriter()
+        encode(s, into: &w)
+        return w.bytes
+    }
+}
+
+extension PendingIPI {
+    static let kinds = WorkKind.allCases
+
+    func encode(into w: inout ByteWriter) {
+        w.u8(UInt8(PendingIPI.kinds.firstIndex(of: kind)!))
+        w.i8(from)
+    }
+
+    init(decoding r: inout ByteReader) {
+        kind = PendingIPI.kinds[Int(r.u8())]
+        from = r.i8()
+    }
+}
+
+extension Frame {
+    func encode(into w: inout ByteWriter) {
+        w.u8(kind.rawValue | (interruptible ? 0x10 : 0) | (savedUserCR3 ? 0x20 : 0))
+        w.varint(UInt64(UInt16(bitPattern: pc)))
+        w.count(replay.count)
+        for v in replay { w.sparse(v) }
+        w.count(regs.count)
+        for v in regs { w.sparse(v) }
+        w.count(ipis.count)
+        for i in ipis { i.encode(into: &w) }
+    }
+
+    init(decoding r: inout ByteReader) {
+        let k = r.u8()
+        self.init(kind: FrameKind(rawValue: k & 0x0F)!)
+        interruptible = k & 0x10 != 0
+        savedUserCR3 = k & 0x20 != 0
+        pc = Int16(bitPattern: UInt16(truncatingIfNeeded: r.varint()))
+        replay = (0..<r.count()).map { _ in r.sparse() }
+        regs = (0..<r.count()).map { _ in r.sparse() }
+        ipis = (0..<r.count()).map { _ in PendingIPI(decoding: &r) }
+    }
+}
+
+extension CPUState {
+    func encode(into w: inout ByteWriter) {
+        w.count(frames.count)
+        for f in frames { f.encode(into: &w) }
+        var flags: UInt8 = context.rawValue
+        if userCR3 { flags |= 0x04 }
+        if inNMI { flags |= 0x08 }
+        if kernelSide { flags |= 0x10 }
+        if qsReported { flags |= 0x20 }
+        if qsDeferred { flags |= 0x40 }
+        if needResched { flags |= 0x80 }
+        w.u8(flags)
+        w.i8(tlb)
+        w.i8(textSeen)
+        w.count(pendingIPIs.count)
+        for i in pendingIPIs { i.encode(into: &w) }
+        precondition((0..<16).contains(nmisLeft) && (0..<16).contains(irqsLeft), "interrupt budgets are packed in 4 bits each")
+        w.u8(UInt8(bitPattern: nmisLeft) << 4 | UInt8(bitPattern: irqsLeft) & 0x0F)
+        w.u8(reader[0] << 4 | reader[1])
+        w.i8(eqsEntries)
+        w.i8(litmusSeen)
+    }
+
+    init(decoding r: inout ByteReader) {
+        frames = (0..<r.count()).map { _ in Frame(decoding: &r) }
+        let flags = r.u8()
+        context = GhostContext(rawValue: flags & 0x03)!
+        userCR3 = flags & 0x04 != 0
+        tlb = r.i8()
+        textSeen = r.i8()
+        pendingIPIs = (0..<r.count()).map { _ in PendingIPI(decoding: &r) }
+        let budgets = r.u8()
+        nmisLeft = Int8(budgets >> 4)
+        irqsLeft = Int8(budgets & 0x0F)
+        inNMI = flags & 0x08 != 0
+        let readers = r.u8()
+        reader = [readers >> 4, readers & 0x0F]
+        eqsEntries = r.i8()
+        kernelSide = flags & 0x10 != 0
+        litmusSeen = r.i8()
+        qsReported = flags & 0x20 != 0
+        qsDeferred = flags & 0x40 != 0
+        needResched = flags & 0x80 != 0
+    }
+}
+
+extension GlobalGhost {
+    func encode(into w: inout ByteWriter) {
+        w.i8(flushCompleted)
+        w.i8(textCompleted)
+        for c in onBehalf.indices {
+            w.u8(onBehalf[c])
+            w.i8(outstanding[c])
+            w.varint(UInt64(owed[c].rawValue))
+            w.varint(requested[c])
+            w.varint(queued[c])
+            w.varint(ran[c])
+            w.i8(gpSample[c])
+            w.sparse(gpSnapshot[c])
+        }
+        w.u8(gracePeriodStarted ? 1 : 0)
+        w.u8(freed)
+        w.u8(written)
+        w.i8(gpWaitingOn)
+    }
+
+    init(decoding r: inout ByteReader, cpuCount n: Int) {
+        flushCompleted = r.i8()
+        textCompleted = r.i8()
+        onBehalf = []; outstanding = []; requested = []; queued = []; ran = []; gpSample = []; gpSnapshot = []
+        var owing: [Work] = []
+        for _ in 0..<n {
+            onBehalf.append(r.u8())
+            outstanding.append(r.i8())
+            owing.append(Work(rawValue: UInt32(r.varint())))
+            requested.append(r.varint())
+            queued.append(r.varint())
+            ran.append(r.varint())
+            gpSample.append(r.i8())
+            gpSnapshot.append(r.sparse())
+        }
+        owed = OwedWork(owing: owing)
+        gracePeriodStarted = r.u8() != 0
+        freed = r.u8()
+        written = r.u8()
+        gpWaitingOn = r.i8()
+    }
+}
+
+extension Move {
+    /// A move in two bytes (the parent links of the breadth-first search keep one per
+    /// stored state): kind in the top 3 bits, CPU in the next 5, store-buffer index in
+    /// the low 8.
+    var packed: UInt16 {
+        switch self {
+        case .step(let c): return 0 << 13 | UInt16(c) << 8
+        case .drain(let c, let i): return 1 << 13 | UInt16(c) << 8 | UInt16(i)
+        case .ipi(let c): return 2 << 13 | UInt16(c) << 8
+        case .irq(let c): return 3 << 13 | UInt16(c) << 8
+        case .nmi(let c): return 4 << 13 | UInt16(c) << 8
+        }
+    }
+
+    init(packed p: UInt16) {
+        let c = Int(p >> 8 & 0x1F)
+        switch p >> 13 {
+        case 0: self = .step(c)
+        case 1: self = .drain(cpu: c, index: Int(p & 0xFF))
+        case 2: self = .ipi(c)
+        case 3: self = .irq(c)
+        default: self = .nmi(c)
+        }
+    }
+
+    /// The CPU whose move this is.
+    var cpu: Int {
+        switch self {
+        case .step(let c), .drain(let c, _), .ipi(let c), .irq(let c), .nmi(let c): return c
+        }
+    }
+}
