@@ -226,6 +226,20 @@ extension Scenario {
         cpu 0 kernel: flush_kernel_tlb flush_kernel_tlb
         cpu 1 indeterminate: enter_from_user kernel_access context_switch exit_to_user enter_from_user kernel_access
         """,
+        """
+        scenario four-cpus-pin-rcu
+        summary two isolated CPUs with NMIs against a pin on one housekeeping CPU and a grace period on another
+        covers 4 8 11
+        policy strict
+        pin flag-in-word
+        pti on
+        nmi-body kernel-access
+        expedited-rcu off
+        cpu 0 kernel: run_on_behalf(2,0)
+        cpu 1 kernel: synchronize_rcu
+        cpu 2 user nmis=1: enter_from_user kernel_access
+        cpu 3 user nmis=1: enter_from_user run_text
+        """,
     ]
 
     /// The standard set, parsed. Built-in text: a parse error is a bug in this file

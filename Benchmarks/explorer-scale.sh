@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The explorer at scale: for each big scenario, one exhaustive run per memory model
+# (release build, one job), printing states, transitions, seconds, states/s, bytes
+# held per stored state (visited set + parent links, from the run's own accounting)
+# and the process's peak resident memory. Then isolated-mix with a fourth CPU up to a
+# state cap (it does not finish on this machine; the line says how far it got).
+#
+#   Benchmarks/explorer-scale.sh              # the table
+#   Benchmarks/explorer-scale.sh --cap N      # the isolated-mix@4 cap (default 5000000)
+#
+# No reduction factor column: the explorer ships no partial-order reduction yet
+# (README, "Scale"); every run here is the full search.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cap=5000000
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --cap) cap="${2:?--cap needs a number of states}"; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        *) echo "explorer-scale.sh: unknown argument '$1' (expected --cap N or --help)" >&2; exit 64 ;;
+    esac
+done
+case "$cap" in ''|*[!0-9]*) echo "explorer-scale.sh: --cap '$cap': expected a positive integer" >&2; exit 64 ;; esac
+
+swift build -c release --product cpuflags > /dev/null
+bin="$(swift build -c release --show-bin-path)/cpuflags"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+field() {  # name, json file -> first numeric value of "name"
+    awk -v k="\"$1\"" '$1 == k { gsub(/[,]/, "", $3); print $3; exit }' "$2"
+}
+
+run() {  # label, verify arguments...
+    local label="$1"; shift
+    /usr/bin/time -f '%M' -o "$out/rss" "$bin" verify --sample 0 --jobs 1 --json "$@" > "$out/r.json" || true
+    local states trans secs bps rss verdict
+    states=$(field states "$out/r.json"); trans=$(field transitions "$out/r.json")
+    secs=$(field seconds "$out/r.json"); bps=$(field storedBytesPerState "$out/r.json")
+    rss=$(tail -1 "$out/rss")
+    if grep -q '"incomplete"' "$out/r.json"; then verdict="incomplete"
+    elif grep -q '"violation"' "$out/r.json"; then verdict="VIOLATED"
+    else verdict="exhaustive, ok"; fi
+    awk -v l="$label" -v s="$states" -v t="$trans" -v x="$secs" -v b="$bps" -v r="$rss" -v v="$verdict" \
+        'BEGIN { printf "%-26s %11d %12d %8.1f %9.0f %7.0f %8.0f  %s\n", l, s, t, x, s / x, b, r / 1024, v }'
+}
+
+printf '%-26s %11s %12s %8s %9s %7s %8s  %s\n' run states transitions seconds states/s B/state "RSS MB" verdict
+for s in three-cpus four-cpus four-cpus-pin-rcu isolated-mix; do
+    for m in sc tso; do run "$s $m" --scenario "$s" --model "$m"; done
+done
+run "isolated-mix@4 sc (cap)" --scenario isolated-mix --cpus 4 --model sc --states-max "$cap"
