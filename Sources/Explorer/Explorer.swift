@@ -32,6 +32,8 @@ public struct Report: Sendable, Codable {
     /// Bytes held per stored state: the visited set (encodings or fingerprints, and
     /// its table) and the parent links; the breadth-first frontier aside.
     public var storedBytesPerState: Double?
+    /// Distinct CPU-local and ghost states in the collapse tables (StateCodec).
+    public var componentStates: Int?
 
     public var passed: Bool { violation == nil && incomplete == nil }
     /// Passed and every state was stored exactly: a proof over this scenario.
@@ -129,9 +131,9 @@ public struct Explorer {
         var stored: Int { limits.hashCompact ? fingerprints.count : store.count }
         /// The new state's id, or nil if it was seen (or its fingerprint was). The
         /// encoding stays in `scratch`.
-        func insert(_ t: MachineState) -> Int32? {
+        func insert(_ t: MachineState, parent: StateCodec.Decoded? = nil) -> Int32? {
             scratch.reset()
-            codec.encode(t, into: &scratch)
+            codec.encode(t, into: &scratch, parent: parent)
             return scratch.bytes.withUnsafeBytes { (b: UnsafeRawBufferPointer) -> Int32? in
                 if limits.hashCompact {
                     guard fingerprints.insert(Fingerprint(b)).inserted else { return nil }
@@ -150,8 +152,8 @@ public struct Explorer {
             var ends: [Int] = []
             var count: Int { ids.count }
         }
-        func decode(_ level: Level, _ i: Int) -> MachineState {
-            func decode(_ b: UnsafeRawBufferPointer) -> MachineState { codec.decode(b) }
+        func decode(_ level: Level, _ i: Int) -> StateCodec.Decoded {
+            func decode(_ b: UnsafeRawBufferPointer) -> StateCodec.Decoded { codec.decode(b) }
             if !limits.hashCompact { return decode(store.bytes(of: Int(level.ids[i]))) }
             let start = i == 0 ? 0 : level.ends[i - 1]
             return level.bytes.withUnsafeBytes { decode(UnsafeRawBufferPointer(rebasing: $0[start..<level.ends[i]])) }
@@ -183,6 +185,7 @@ public struct Explorer {
             }
             // What the visited set and the parent links hold (the frontier aside).
             let setBytes = (limits.hashCompact ? fingerprints.capacity * MemoryLayout<Fingerprint>.stride * 9 / 8 : store.bytes) + codec.tableBytes
+            r.componentStates = codec.tableEntries.cpu + codec.tableEntries.ghost
             r.storedBytesPerState = Double(setBytes + parent.capacity * 4 + via.capacity * 2) / Double(max(1, stored))
             r.transitions = transitions
             r.depth = depth
@@ -271,7 +274,8 @@ public struct Explorer {
             var next = Level()
             for expanded in 0..<frontier.count {
                 let id = frontier.ids[expanded]
-                let s = decode(frontier, expanded)
+                let decoded = decode(frontier, expanded)
+                let s = decoded.state
                 var any = false
                 for move in candidateMoves(s, on: m) {
                     switch apply(move, to: s, on: m) {
@@ -282,7 +286,7 @@ public struct Explorer {
                     case .next(let t):
                         any = true
                         transitions += 1
-                        if let tid = insert(t) {
+                        if let tid = insert(t, parent: decoded) {
                             parent.append(id)
                             via.append(move.packed)
                             next.ids.append(tid)

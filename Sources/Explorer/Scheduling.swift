@@ -117,12 +117,12 @@ extension Explorer {
     /// Every move that might be enabled at `s` (blocked ones are found by trying).
     func candidateMoves(_ s: MachineState, on m: Machine) -> [Move] {
         var moves: [Move] = []
+        m.state = s  // once: assigning a state releases the previous one
         for c in 0..<scenario.cpuCount {
             let cpu = s.cpus[c]
             let top = cpu.frames[cpu.frames.count - 1]
             let running = Int(top.pc) < ops(top.kind, cpu: c)
             if running { moves.append(.step(c)) }
-            m.state = s
             for i in m.drainable(c) { moves.append(.drain(cpu: c, index: i)) }
             // IRQs and IPIs: between ops of the task frame (IRQs on), not in an NMI.
             let atBoundary = top.kind == .task && (top.replay.isEmpty || top.interruptible) && !cpu.inNMI

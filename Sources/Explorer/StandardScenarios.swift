@@ -5,16 +5,13 @@ extension Scenario {
     /// (ScenarioFile.swift) and read by the same parser as `verify --file`: what a user
     /// writes and what ships are one format. `cpuflags scenarios --export scenarios`
     /// writes them to the repository's `scenarios/` (a test checks the files match).
+    /// Directives at their defaults (policy strict, pin flag-in-word, pti on, nmi-body
+    /// kernel-access, expedited-rcu off) are left out here; the export writes them all.
     static let standardTexts: [String] = [
         """
         scenario tlb-flush
         summary kernel PTE change + flush against an isolated CPU doing user round trips (PTI on)
         covers 1 3 4 5 9
-        policy strict
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: flush_kernel_tlb
         cpu 1 user: enter_from_user kernel_access exit_to_user enter_from_user kernel_access
         """,
@@ -22,11 +19,7 @@ extension Scenario {
         scenario tlb-flush-nopti
         summary the same with PTI off: the flush is explicit, a miss is a silent stale read
         covers 1 3 4 5
-        policy strict
-        pin flag-in-word
         pti off
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: flush_kernel_tlb
         cpu 1 user: enter_from_user kernel_access exit_to_user enter_from_user kernel_access
         """,
@@ -34,11 +27,6 @@ extension Scenario {
         scenario text-patch
         summary text patch + sync_core against an isolated CPU executing patched text
         covers 4 5 10
-        policy strict
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: patch_text
         cpu 1 user: enter_from_user run_text exit_to_user enter_from_user run_text
         """,
@@ -47,10 +35,6 @@ extension Scenario {
         summary INDETERMINATE isolated CPU under the adaptive policy: IPIs, then promotion to USER
         covers 2 5 7
         policy adaptive
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: flush_kernel_tlb patch_text
         cpu 1 indeterminate: enter_from_user kernel_access exit_to_user enter_from_user run_text kernel_access
         """,
@@ -58,11 +42,6 @@ extension Scenario {
         scenario idle-wake
         summary polling idle woken by a bit, with a flush deferred to idle exit and a timer IRQ in idle
         covers 6 8
-        policy strict
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: flush_kernel_tlb wake(1)
         cpu 1 kernel irqs=1: enter_idle(poll) poll_idle exit_idle kernel_access
         """,
@@ -70,11 +49,6 @@ extension Scenario {
         scenario nmi
         summary an NMI anywhere in an isolated CPU's round trip while a flush and a callback are deferred
         covers 2 4 5
-        policy strict
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: flush_kernel_tlb queue_callback(1,0)
         cpu 1 user nmis=1: enter_from_user kernel_access exit_to_user
         """,
@@ -82,11 +56,6 @@ extension Scenario {
         scenario irq-ipi
         summary timer IRQs and a must-interrupt IPI against a round trip with a deferred flush
         covers 2 5
-        policy strict
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: interrupt(1,userTLBFlush) flush_kernel_tlb
         cpu 1 user irqs=1: enter_from_user kernel_access exit_to_user
         """,
@@ -94,11 +63,6 @@ extension Scenario {
         scenario pin
         summary pin an isolated CPU and drain its callback on its behalf, or IPI it
         covers 11
-        policy strict
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: run_on_behalf(1,0)
         cpu 1 user: enter_from_user kernel_access exit_to_user enter_from_user kernel_access
         """,
@@ -106,11 +70,6 @@ extension Scenario {
         scenario pin-nmi
         summary pinning with an NMI that may land while the entry waits for the pinner
         covers 4 9 11
-        policy strict
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: flush_kernel_tlb run_on_behalf(1,0)
         cpu 1 user nmis=1: enter_from_user kernel_access
         """,
@@ -118,11 +77,7 @@ extension Scenario {
         scenario pin-dekker
         summary the thread's pin sketch completed: count, full fence, mode check; entry checks the count
         covers 11
-        policy strict
         pin count-then-check
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: run_on_behalf(1,0)
         cpu 1 user: enter_from_user kernel_access exit_to_user enter_from_user kernel_access
         """,
@@ -130,11 +85,6 @@ extension Scenario {
         scenario rcu
         summary grace period against readers before and after a user round trip
         covers 8
-        policy strict
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: synchronize_rcu
         cpu 1 kernel: rcu_reader(write) exit_to_user enter_from_user rcu_reader(write)
         """,
@@ -142,11 +92,6 @@ extension Scenario {
         scenario rcu-idle
         summary a CPU flips through idle and back between samples and must still be credited
         covers 8
-        policy strict
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: synchronize_rcu
         cpu 1 kernel: rcu_reader enter_idle exit_idle rcu_reader
         """,
@@ -154,11 +99,7 @@ extension Scenario {
         scenario rcu-nmi
         summary RCU readers in NMIs that land anywhere in a user round trip
         covers 8
-        policy strict
-        pin flag-in-word
-        pti on
         nmi-body rcu-reader
-        expedited-rcu off
         cpu 0 kernel: synchronize_rcu
         cpu 1 user nmis=1: enter_from_user exit_to_user
         """,
@@ -167,9 +108,6 @@ extension Scenario {
         summary expedited grace period against a reader on a lazy (INDETERMINATE) CPU, whose entry has no barrier
         covers 2 7 8
         policy lazy
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
         expedited-rcu on
         cpu 0 kernel: synchronize_rcu
         cpu 1 indeterminate: enter_from_user rcu_reader exit_to_user
@@ -178,11 +116,6 @@ extension Scenario {
         scenario three-cpus
         summary two housekeeping CPUs flush and patch concurrently against one isolated CPU
         covers 5
-        policy strict
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: flush_kernel_tlb
         cpu 1 user: enter_from_user kernel_access run_text exit_to_user
         cpu 2 kernel: patch_text
@@ -191,11 +124,6 @@ extension Scenario {
         scenario isolated-mix
         summary one isolated CPU against flush + pin on one housekeeping CPU and a patch on another, NMI anywhere
         covers 3 4 5 9 10 11
-        policy strict
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: flush_kernel_tlb run_on_behalf(1,0)
         cpu 1 user nmis=1: enter_from_user kernel_access run_text
         cpu 2 kernel: patch_text
@@ -204,11 +132,6 @@ extension Scenario {
         scenario four-cpus
         summary one flush gathered over three isolated CPUs, each entering the kernel once
         covers 5
-        policy strict
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: flush_kernel_tlb
         cpu 1 user: enter_from_user kernel_access
         cpu 2 user: enter_from_user kernel_access
@@ -219,10 +142,6 @@ extension Scenario {
         summary adaptive promotion by an IPI, lost at a context switch: the next user stretch is lazy again
         covers 7
         policy adaptive
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: flush_kernel_tlb flush_kernel_tlb
         cpu 1 indeterminate: enter_from_user kernel_access context_switch exit_to_user enter_from_user kernel_access
         """,
@@ -230,11 +149,6 @@ extension Scenario {
         scenario four-cpus-pin-rcu
         summary two isolated CPUs with NMIs against a pin on one housekeeping CPU and a grace period on another
         covers 4 8 11
-        policy strict
-        pin flag-in-word
-        pti on
-        nmi-body kernel-access
-        expedited-rcu off
         cpu 0 kernel: run_on_behalf(2,0)
         cpu 1 kernel: synchronize_rcu
         cpu 2 user nmis=1: enter_from_user kernel_access

@@ -92,12 +92,25 @@ final class StateCodec {
     let memoryCount: Int
     private var cpuTables: [StateStore]
     private let ghostTable = StateStore()
+    /// The components themselves, by id (there are few: isolated-mix with a fourth CPU
+    /// has 8,254 of them in its first 2 million states), so that decoding a state is
+    /// its memory cells plus a lookup per component.
+    private var cpuCache: [[(buffer: [BufferedStore], cpu: CPUState)]]
+    private var ghostCache: [GlobalGhost] = []
     private var part = ByteWriter()
+
+    /// A decoded state and the ids of its components (CPUs, then the ghost state), so
+    /// that a successor can reuse the ids of the components its move did not change.
+    struct Decoded {
+        var state: MachineState
+        var ids: [Int]
+    }
 
     init(cpuCount: Int, memoryCount: Int) {
         self.cpuCount = cpuCount
         self.memoryCount = memoryCount
         cpuTables = (0..<cpuCount).map { _ in StateStore() }
+        cpuCache = Array(repeating: [], count: cpuCount)
     }
 
     /// Bytes held by the component tables.
@@ -105,10 +118,17 @@ final class StateCodec {
     /// Entries in the component tables (CPU-local states, ghost states).
     var tableEntries: (cpu: Int, ghost: Int) { (cpuTables.map(\.count).reduce(0, +), ghostTable.count) }
 
-    /// Appends the encoding of `s` to `w`.
-    func encode(_ s: MachineState, into w: inout ByteWriter) {
+    /// Appends the encoding of `s` to `w`. With `parent` (the state `s` was reached
+    /// from), components equal to the parent's keep its ids without being encoded
+    /// again: a move changes one CPU's state, and unchanged ones still share the
+    /// parent's storage, so the comparison is usually an identity check.
+    func encode(_ s: MachineState, into w: inout ByteWriter, parent: Decoded? = nil) {
         for v in s.memory { w.sparse(v) }
         for c in 0..<cpuCount {
+            if let p = parent, s.cpus[c] == p.state.cpus[c], s.buffers[c] == p.state.buffers[c] {
+                w.count(p.ids[c])
+                continue
+            }
             part.reset()
             part.count(s.buffers[c].count)
             for e in s.buffers[c] {
@@ -116,19 +136,44 @@ final class StateCodec {
                 part.sparse(e.value)
             }
             s.cpus[c].encode(into: &part)
-            w.count(intern(part, in: cpuTables[c]))
+            let (id, new) = part.bytes.withUnsafeBytes { cpuTables[c].insert($0) }
+            if new { cpuCache[c].append((s.buffers[c], s.cpus[c])) }
+            w.count(id)
+        }
+        if let p = parent, s.ghost == p.state.ghost {
+            w.count(p.ids[cpuCount])
+            return
         }
         part.reset()
         s.ghost.encode(into: &part)
-        w.count(intern(part, in: ghostTable))
+        let (id, new) = part.bytes.withUnsafeBytes { ghostTable.insert($0) }
+        if new { ghostCache.append(s.ghost) }
+        w.count(id)
     }
 
-    private func intern(_ p: ByteWriter, in table: StateStore) -> Int {
-        p.bytes.withUnsafeBytes { table.insert($0).id }
+    /// Decodes what `encode` wrote (components from the cache).
+    func decode(_ b: UnsafeRawBufferPointer) -> Decoded {
+        var r = ByteReader(b)
+        let memory = (0..<memoryCount).map { _ in r.sparse() }
+        var buffers: [[BufferedStore]] = []
+        var cpus: [CPUState] = []
+        var ids: [Int] = []
+        for c in 0..<cpuCount {
+            let id = r.count()
+            let (buffer, cpu) = cpuCache[c][id]
+            buffers.append(buffer)
+            cpus.append(cpu)
+            ids.append(id)
+        }
+        let g = r.count()
+        ids.append(g)
+        precondition(r.index == b.count, "state encoding: \(b.count - r.index) bytes left over")
+        return Decoded(state: MachineState(memory: memory, buffers: buffers, cpus: cpus, ghost: ghostCache[g]), ids: ids)
     }
 
-    /// Decodes what `encode` wrote.
-    func decode(_ b: UnsafeRawBufferPointer) -> MachineState {
+    /// Decodes from the component tables' bytes, not the cache (tests: the bytes alone
+    /// determine the state, so equal encodings mean equal states).
+    func decodeFromBytes(_ b: UnsafeRawBufferPointer) -> MachineState {
         var r = ByteReader(b)
         let memory = (0..<memoryCount).map { _ in r.sparse() }
         var buffers: [[BufferedStore]] = []
@@ -148,9 +193,9 @@ final class StateCodec {
     }
 
     /// The encoding of `s`, as a fresh array (tests).
-    func encoded(_ s: MachineState) -> [UInt8] {
+    func encoded(_ s: MachineState, parent: Decoded? = nil) -> [UInt8] {
         var w = ByteWriter()
-        encode(s, into: &w)
+        encode(s, into: &w, parent: parent)
         return w.bytes
     }
 }

@@ -34,8 +34,13 @@ func packedStatesDecodeExactly(_ scenario: Scenario) {
         var buffered = 0
         walkStates(scenario, model, limit: 3_000) { s in
             let bytes = codec.encoded(s)
-            let back = bytes.withUnsafeBytes { codec.decode($0) }
+            let back = bytes.withUnsafeBytes { codec.decodeFromBytes($0) }
             #expect(back == s, "\(scenario.name) \(model): a state does not decode to itself")
+            let decoded = bytes.withUnsafeBytes { codec.decode($0) }
+            #expect(decoded.state == s)
+            // Encoding again with itself as the parent (every component reused) gives
+            // the same bytes.
+            #expect(codec.encoded(s, parent: decoded) == bytes)
             if let other = byEncoding.updateValue(s, forKey: bytes) {
                 #expect(other == s, "\(scenario.name) \(model): two different states share an encoding")
             }
