@@ -104,11 +104,11 @@ public struct Explorer {
             buffers: Array(repeating: [], count: n),
             cpus: cpus,
             ghost: GlobalGhost(
-                onBehalf: Array(repeating: 0, count: n), outstanding: Array(repeating: 0, count: n),
+                onBehalf: PerCPU(repeating: 0), outstanding: PerCPU(repeating: 0),
                 owed: OwedWork(cpuCount: n),
-                requested: Array(repeating: 0, count: n),
-                queued: Array(repeating: 0, count: n), ran: Array(repeating: 0, count: n),
-                gpSample: Array(repeating: -1, count: n), gpSnapshot: Array(repeating: 0, count: n)))
+                requested: PerCPU(repeating: 0),
+                queued: PerCPU(repeating: 0), ran: PerCPU(repeating: 0),
+                gpSample: PerCPU(repeating: -1), gpSnapshot: PerCPU(repeating: 0)))
     }
 
     /// Explores every interleaving; stops at the first violation.

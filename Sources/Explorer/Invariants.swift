@@ -118,7 +118,7 @@ extension Machine {
 
     /// A grace period never ends while a reader that began before it still runs.
     func checkNoReaderOutlivesGracePeriod() throws(Suspend) {
-        for (i, cpu) in state.cpus.enumerated() where cpu.reader.contains(1) {
+        for (i, cpu) in state.cpus.enumerated() where cpu.reader[0] == 1 || cpu.reader[1] == 1 {
             throw fail(.rcuSafety, "grace period ended while cpu\(i) is still in a reader that began before it")
         }
     }

@@ -54,7 +54,7 @@ struct CPUState: Hashable {
     var inNMI: Bool = false
     /// RCU readers active on this CPU: at task/IRQ level and in an NMI. Value: 0 none,
     /// 1 began before the grace period started, 2 began after.
-    var reader: [UInt8] = [0, 0]
+    var reader: PerCPU<UInt8> = PerCPU(repeating: 0)
     /// Times this CPU entered an RCU extended quiescent state: wrote USER or IDLE into
     /// its own word (task level, IRQ exit or NMI exit), in program order (a store still
     /// in the store buffer counts: what is left for it is hardware, not the CPU's help).
@@ -74,6 +74,34 @@ struct CPUState: Hashable {
     var needResched: Bool = false
 }
 
+/// Four values inline (the explorer's machines have two to four CPUs): per-CPU ghost
+/// fields without an array's heap object, which every copy of a state retained and
+/// released. Slots past the machine's CPU count keep their initial value.
+struct PerCPU<T: Hashable>: Hashable {
+    private var v0, v1, v2, v3: T
+
+    init(repeating x: T) { (v0, v1, v2, v3) = (x, x, x, x) }
+
+    subscript(i: Int) -> T {
+        get {
+            switch i {
+            case 0: return v0
+            case 1: return v1
+            case 2: return v2
+            default: precondition(i == 3, "PerCPU: CPU \(i) of at most 4"); return v3
+            }
+        }
+        set {
+            switch i {
+            case 0: v0 = newValue
+            case 1: v1 = newValue
+            case 2: v2 = newValue
+            default: precondition(i == 3, "PerCPU: CPU \(i) of at most 4"); v3 = newValue
+            }
+        }
+    }
+}
+
 /// State shared by the whole machine that only the explorer sees.
 struct GlobalGhost: Hashable {
     /// The pte version whose flush a requester has completed.
@@ -82,17 +110,17 @@ struct GlobalGhost: Hashable {
     var textCompleted: Int8 = 0
     /// For each CPU: the CPUs running work on its behalf (bit r = CPU r; two pinners
     /// of one CPU under flagInWord are allowed by the protocol).
-    var onBehalf: [UInt8]
+    var onBehalf: PerCPU<UInt8>
     /// IPIs each requester still waits for.
-    var outstanding: [Int8]
+    var outstanding: PerCPU<Int8>
     /// Deferred work that requesters were told is done and its CPU has not run yet.
     var owed: OwedWork
     /// Callback ids the harness asked for, per target (its own record, not the core's:
     /// a core that never queues a callback must not make the oracle forget it).
-    var requested: [UInt64]
+    var requested: PerCPU<UInt64>
     /// Queued callback ids per target (as the core reported them), and those that ran.
-    var queued: [UInt64]
-    var ran: [UInt64]
+    var queued: PerCPU<UInt64>
+    var ran: PerCPU<UInt64>
     var gracePeriodStarted: Bool = false
     /// Freed RCU objects (bit k = object k).
     var freed: UInt8 = 0
@@ -102,9 +130,9 @@ struct GlobalGhost: Hashable {
     var gpWaitingOn: Int8 = -1
     /// Per CPU: its `eqsEntries` when the grace period sampled it and found it outside
     /// an EQS, until the grace period credits it (-1: not sampled, or credited).
-    var gpSample: [Int8]
+    var gpSample: PerCPU<Int8>
     /// Per CPU: the word that sample returned (the grace period's snapshot).
-    var gpSnapshot: [UInt64]
+    var gpSnapshot: PerCPU<UInt64>
 }
 
 /// The whole machine: memory, store buffers, CPUs, ghost.

@@ -145,7 +145,7 @@ final class StateCodec {
             return
         }
         part.reset()
-        s.ghost.encode(into: &part)
+        s.ghost.encode(into: &part, cpuCount: cpuCount)
         let (id, new) = part.bytes.withUnsafeBytes { ghostTable.insert($0) }
         if new { ghostCache.append(s.ghost) }
         w.count(id)
@@ -274,7 +274,9 @@ extension CPUState {
         irqsLeft = Int8(budgets & 0x0F)
         inNMI = flags & 0x08 != 0
         let readers = r.u8()
-        reader = [readers >> 4, readers & 0x0F]
+        reader = PerCPU(repeating: 0)
+        reader[0] = readers >> 4
+        reader[1] = readers & 0x0F
         eqsEntries = r.i8()
         kernelSide = flags & 0x10 != 0
         litmusSeen = r.i8()
@@ -285,10 +287,10 @@ extension CPUState {
 }
 
 extension GlobalGhost {
-    func encode(into w: inout ByteWriter) {
+    func encode(into w: inout ByteWriter, cpuCount n: Int) {
         w.i8(flushCompleted)
         w.i8(textCompleted)
-        for c in onBehalf.indices {
+        for c in 0..<n {
             w.u8(onBehalf[c])
             w.i8(outstanding[c])
             w.varint(UInt64(owed[c].rawValue))
@@ -307,17 +309,19 @@ extension GlobalGhost {
     init(decoding r: inout ByteReader, cpuCount n: Int) {
         flushCompleted = r.i8()
         textCompleted = r.i8()
-        onBehalf = []; outstanding = []; requested = []; queued = []; ran = []; gpSample = []; gpSnapshot = []
+        onBehalf = PerCPU(repeating: 0); outstanding = PerCPU(repeating: 0)
+        requested = PerCPU(repeating: 0); queued = PerCPU(repeating: 0); ran = PerCPU(repeating: 0)
+        gpSample = PerCPU(repeating: -1); gpSnapshot = PerCPU(repeating: 0)
         var owing: [Work] = []
-        for _ in 0..<n {
-            onBehalf.append(r.u8())
-            outstanding.append(r.i8())
+        for c in 0..<n {
+            onBehalf[c] = r.u8()
+            outstanding[c] = r.i8()
             owing.append(Work(rawValue: UInt32(r.varint())))
-            requested.append(r.varint())
-            queued.append(r.varint())
-            ran.append(r.varint())
-            gpSample.append(r.i8())
-            gpSnapshot.append(r.sparse())
+            requested[c] = r.varint()
+            queued[c] = r.varint()
+            ran[c] = r.varint()
+            gpSample[c] = r.i8()
+            gpSnapshot[c] = r.sparse()
         }
         owed = OwedWork(owing: owing)
         gracePeriodStarted = r.u8() != 0
