@@ -32,6 +32,15 @@ public struct Report: Sendable, Codable {
     /// Bytes held per stored state: the visited set (encodings or fingerprints, and
     /// its table) and the parent links; the breadth-first frontier aside.
     public var storedBytesPerState: Double?
+    /// Sleep sets were on (the exact breadth-first search, without --no-reduction).
+    public var reduced: Bool = false
+    /// Moves not tried because they were asleep (their outcome is reached another way).
+    public var sleptMoves: Int = 0
+    /// States reached again with fewer moves asleep than when expanded, and expanded
+    /// again for the moves that woke up.
+    public var reexpanded: Int = 0
+    /// How the counterexample was found: shortest, or the reduced search's path.
+    public var counterexampleNote: String?
     /// Distinct CPU-local and ghost states in the collapse tables (StateCodec).
     public var componentStates: Int?
 
@@ -111,8 +120,34 @@ public struct Explorer {
                 gpSample: PerCPU(repeating: -1), gpSnapshot: PerCPU(repeating: 0)))
     }
 
-    /// Explores every interleaving; stops at the first violation.
+    /// Explores every interleaving (every reachable state: sleep sets skip only moves
+    /// whose outcome is reached another way); stops at the first violation.
     public func run() -> Report {
+        var r = search()
+        guard limits.reduction, !limits.hashCompact, !limits.depthFirst, r.violation != nil else { return r }
+        // With sleep sets a state may first be reached by a longer path than the
+        // shortest: look for a shortest counterexample without them, where it fits.
+        var full = self
+        full.limits.reduction = false
+        full.limits.statesMax = min(limits.statesMax, Explorer.shortestSearchStatesMax)
+        full.progress = nil
+        let shortest = full.search()
+        if let v = shortest.violation, let cx = shortest.counterexample {
+            r.violation = v
+            r.counterexample = cx
+            r.invariants = Report.verdicts(violation: v, incomplete: nil)
+            r.counterexampleNote = "shortest (found again without sleep sets, \(shortest.states) states)"
+        } else {
+            r.counterexampleNote = "the path found with sleep sets, not necessarily a shortest one (the search without them stopped at \(full.limits.statesMax) states)"
+        }
+        r.seconds += shortest.seconds
+        return r
+    }
+
+    /// The most states the search for a shortest counterexample may store.
+    static let shortestSearchStatesMax = 2_000_000
+
+    func search() -> Report {
         let start = ContinuousClock.now
         var lastProgress = start
         let m = Machine(scenario: scenario, model: model, limits: limits, state: initialState())
@@ -131,6 +166,8 @@ public struct Explorer {
         var stored: Int { limits.hashCompact ? fingerprints.count : store.count }
         /// The new state's id, or nil if it was seen (or its fingerprint was). The
         /// encoding stays in `scratch`.
+        /// The id `insert` found (exact search), new or not.
+        var existingID: Int32 = 0
         func insert(_ t: MachineState, parent: StateCodec.Decoded? = nil) -> Int32? {
             scratch.reset()
             codec.encode(t, into: &scratch, parent: parent)
@@ -140,6 +177,7 @@ public struct Explorer {
                     return Int32(fingerprints.count - 1)
                 }
                 let (id, new) = store.insert(b)
+                existingID = Int32(id)
                 return new ? Int32(id) : nil
             }
         }
@@ -150,6 +188,10 @@ public struct Explorer {
             var ids: [Int32] = []
             var bytes: [UInt8] = []
             var ends: [Int] = []
+            /// Sleep sets (SleepSets.swift): the moves asleep at each entry, and for an
+            /// entry that re-expands a state reached again, the moves to try (else 0).
+            var sleep: [[Sleeper]] = []
+            var reexpand: [UInt32] = []
             var count: Int { ids.count }
         }
         func decode(_ level: Level, _ i: Int) -> StateCodec.Decoded {
@@ -158,7 +200,13 @@ public struct Explorer {
             let start = i == 0 ? 0 : level.ends[i - 1]
             return level.bytes.withUnsafeBytes { decode(UnsafeRawBufferPointer(rebasing: $0[start..<level.ends[i]])) }
         }
-        var frontier = Level(ids: [0])
+        var frontier = Level(ids: [0], sleep: [[]], reexpand: [0])
+        // Sleep sets: on in the exact breadth-first search unless --no-reduction.
+        let sleeping = limits.reduction && !limits.hashCompact
+        /// Per state id: the moves asleep when it was (last) reached (`SleepSets.bit`).
+        var sleepBits: [UInt32] = [0]
+        var slept = 0
+        var reexpanded = 0
         if limits.hashCompact {
             frontier.bytes = codec.encoded(initial)
             frontier.ends = [frontier.bytes.count]
@@ -188,6 +236,9 @@ public struct Explorer {
             r.componentStates = codec.tableEntries.cpu + codec.tableEntries.ghost
             r.storedBytesPerState = Double(setBytes + parent.capacity * 4 + via.capacity * 2) / Double(max(1, stored))
             r.transitions = transitions
+            r.reduced = sleeping
+            r.sleptMoves = slept
+            r.reexpanded = reexpanded
             r.depth = depth
             r.seconds = (ContinuousClock.now - start).seconds
             r.invariants = Report.verdicts(violation: v, incomplete: r.incomplete, probable: limits.hashCompact)
@@ -272,12 +323,33 @@ public struct Explorer {
                 return finish(nil, at: 0, extra: nil)
             }
             var next = Level()
+            // Where each state waiting in this level and the next one is (to merge the
+            // sleep sets of a state reached again before it is expanded).
+            var currentIndex: [Int32: Int] = [:]
+            var nextIndex: [Int32: Int] = [:]
+            if sleeping {
+                for j in 0..<frontier.count where frontier.reexpand[j] == 0 { currentIndex[frontier.ids[j]] = j }
+            }
             for expanded in 0..<frontier.count {
                 let id = frontier.ids[expanded]
                 let decoded = decode(frontier, expanded)
                 let s = decoded.state
+                let asleep = sleeping ? frontier.sleep[expanded] : []
+                let asleepBits = asleep.reduce(0 as UInt32) { $0 | $1.bit }
+                let only = sleeping ? frontier.reexpand[expanded] : 0
+                var done: [Sleeper] = []
                 var any = false
                 for move in candidateMoves(s, on: m) {
+                    let bit = SleepSets.bit(move)
+                    if only != 0 {
+                        guard let b = bit, only & b != 0 else { continue }
+                    } else if let b = bit, asleepBits & b != 0 {
+                        // Asleep: enabled (independent moves do not disable it), and
+                        // what it leads to is reached another way.
+                        any = true
+                        slept += 1
+                        continue
+                    }
                     switch apply(move, to: s, on: m) {
                     case .blocked:
                         continue
@@ -286,10 +358,20 @@ public struct Explorer {
                     case .next(let t):
                         any = true
                         transitions += 1
+                        let footprint = m.touched
+                        let childSleep = sleeping ? SleepSets.after(move, footprint, asleep: asleep, done: done) : []
+                        let childBits = childSleep.reduce(0 as UInt32) { $0 | $1.bit }
+                        if sleeping, let b = bit { done.append(Sleeper(move: move, bit: b, footprint: footprint)) }
                         if let tid = insert(t, parent: decoded) {
                             parent.append(id)
                             via.append(move.packed)
                             next.ids.append(tid)
+                            if sleeping {
+                                next.sleep.append(childSleep)
+                                next.reexpand.append(0)
+                                sleepBits.append(childBits)
+                                nextIndex[tid] = next.count - 1
+                            }
                             if limits.hashCompact {
                                 next.bytes.append(contentsOf: scratch.bytes)
                                 next.ends.append(next.bytes.count)
@@ -303,10 +385,32 @@ public struct Explorer {
                                 lastProgress = ContinuousClock.now
                                 p(stored, frontier.count - expanded + next.count, depth + 1)
                             }
+                        } else if sleeping {
+                            // Reached again: only moves asleep on every path to it may
+                            // stay asleep. Waiting to be expanded: its sleep set shrinks.
+                            // Expanded already: the moves that were asleep then and are
+                            // not now are tried from it (Godefroid's state-caching rule).
+                            let tid = existingID
+                            if let j = nextIndex[tid] {
+                                next.sleep[j] = next.sleep[j].filter { childBits & $0.bit != 0 }
+                                sleepBits[Int(tid)] &= childBits
+                            } else if let j = currentIndex[tid], j > expanded {
+                                frontier.sleep[j] = frontier.sleep[j].filter { childBits & $0.bit != 0 }
+                                sleepBits[Int(tid)] &= childBits
+                            } else {
+                                let awake = sleepBits[Int(tid)] & ~childBits
+                                if awake != 0 {
+                                    reexpanded += 1
+                                    sleepBits[Int(tid)] &= childBits
+                                    next.ids.append(tid)
+                                    next.sleep.append(childSleep)
+                                    next.reexpand.append(awake)
+                                }
+                            }
                         }
                     }
                 }
-                if !any {
+                if !any && only == 0 {
                     executions += 1
                     if let v = checkTerminal(s, on: m) { return finish(v, at: id, extra: nil) }
                 }

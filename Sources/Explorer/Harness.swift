@@ -27,7 +27,10 @@ extension Machine {
         case .enterIdle(let polling):
             try f.enterIdle(polling: polling)
         case .pollIdle:
-            try f.pollIdle(orWhen: { state.cpus[c].needResched })
+            try f.pollIdle(orWhen: {
+                touched.reads |= components.pending(c)
+                return state.cpus[c].needResched
+            })
         case .exitIdle:
             _ = try f.exitIdle()
         case .contextSwitch:
@@ -43,6 +46,7 @@ extension Machine {
             }
             try f.submit(.kernelTLBFlush, to: Array(0..<cpuCount))
             try ghost { () throws(Suspend) in
+                touchGlobal(components.flushDone, write: true)
                 state.ghost.flushCompleted = Int8(v)
                 trace("flush of pte v\(v) complete")
             }
@@ -52,15 +56,22 @@ extension Machine {
             try ghost { () throws(Suspend) in state.cpus[c].textSeen = Int8(v) }
             try f.submit(.syncCore, to: Array(0..<cpuCount))
             try ghost { () throws(Suspend) in
+                touchGlobal(components.patchDone, write: true)
                 state.ghost.textCompleted = Int8(v)
                 trace("patch to text v\(v) complete")
             }
         case .queueCallback(let t, let id):
-            try ghost { () throws(Suspend) in state.ghost.requested[t] |= 1 << UInt64(id) }
+            try ghost { () throws(Suspend) in
+                touchGhost(t)
+                state.ghost.requested[t] |= 1 << UInt64(id)
+            }
             try f.queueCallback(id, for: t)
         case .runOnBehalf(let t, let id):
             // A cache drain: pinned and run here, or an IPI.
-            try ghost { () throws(Suspend) in state.ghost.requested[t] |= 1 << UInt64(id) }
+            try ghost { () throws(Suspend) in
+                touchGhost(t)
+                state.ghost.requested[t] |= 1 << UInt64(id)
+            }
             try f.submit(.cacheDrain, to: [t], callback: id)
         case .wake(let t):
             // A wakeup: WAKE for a polling idle CPU, or a reschedule IPI.
@@ -77,9 +88,15 @@ extension Machine {
         case .synchronizeRCU:
             // rcu_assign_pointer: a release store of the new object.
             try storeAddress(map.rcuPointer, 1, release: true)
-            try ghost { () throws(Suspend) in state.ghost.gracePeriodStarted = true }
+            try ghost { () throws(Suspend) in
+                touchGlobal(components.gracePeriod, write: true)
+                state.ghost.gracePeriodStarted = true
+            }
             try f.gracePeriod(expedited: scenario.expeditedRCU)
-            try ghost { () throws(Suspend) in state.ghost.gpWaitingOn = -1 }
+            try ghost { () throws(Suspend) in
+                touchGlobal(components.gracePeriod, write: true)
+                state.ghost.gpWaitingOn = -1
+            }
             try ghostPoint("grace period ends") { () throws(Suspend) in
                 try checkNoReaderOutlivesGracePeriod()
             }
@@ -88,6 +105,7 @@ extension Machine {
             let field = try loadAddress(map.objectField(0))
             try ghost { () throws(Suspend) in
                 try checkReadersWritesVisible(field: field)
+                touchGlobal(components.gracePeriod, write: true)
                 state.ghost.freed |= 1
                 trace("free object 0")
             }
@@ -107,6 +125,7 @@ extension Machine {
     /// An RCU read-side critical section at `level` (0 task/IRQ, 1 NMI).
     func rcuReader(_ c: Int, write: Bool, level: Int) throws(Suspend) {
         try ghostPoint("rcu_read_lock") { () throws(Suspend) in
+            touchGlobal(components.gracePeriod, write: false)
             state.cpus[c].reader[level] = state.ghost.gracePeriodStarted ? 2 : 1
         }
         let p = Int(try loadAddress(map.rcuPointer))
@@ -115,7 +134,10 @@ extension Machine {
         }
         if write {
             try storeAddress(map.objectField(p), 1, release: false)
-            try ghost { () throws(Suspend) in state.ghost.written |= 1 << UInt8(p) }
+            try ghost { () throws(Suspend) in
+                touchGlobal(components.gracePeriod, write: true)
+                state.ghost.written |= 1 << UInt8(p)
+            }
         }
         try ghostPoint("rcu_read_unlock") { () throws(Suspend) in
             state.cpus[c].reader[level] = 0

@@ -41,6 +41,7 @@ extension Machine {
             state.cpus[c].tlb = Int8(read(map.pte))
         }
         let v = state.cpus[c].tlb
+        touchGlobal(components.flushDone, write: false)
         if v < state.ghost.flushCompleted {
             throw fail(.noStaleTranslation, "cpu\(c) used translation v\(v) after the flush of v\(state.ghost.flushCompleted) completed")
         }
@@ -57,6 +58,7 @@ extension Machine {
 
     /// No CPU executes patched text without having serialized after the patch completed.
     func checkNoStaleText(_ c: Int) throws(Suspend) {
+        touchGlobal(components.patchDone, write: false)
         let seen = state.cpus[c].textSeen
         if seen < state.ghost.textCompleted {
             throw fail(.noStaleText, "cpu\(c) executes text v\(seen) after the patch to v\(state.ghost.textCompleted) completed")
@@ -102,6 +104,7 @@ extension Machine {
 
     /// On-behalf work never starts on a CPU that is running kernel code.
     func checkOnBehalfMayBegin(for target: Int, by runner: Int) throws(Suspend) {
+        touchGhost(target)
         if state.cpus[target].context == .kernel {
             throw fail(.pinExclusion, "cpu\(runner) starts work on behalf of cpu\(target), which is running kernel code")
         }
@@ -118,6 +121,7 @@ extension Machine {
 
     /// A grace period never ends while a reader that began before it still runs.
     func checkNoReaderOutlivesGracePeriod() throws(Suspend) {
+        for c in state.cpus.indices { touchGhost(c) }
         for (i, cpu) in state.cpus.enumerated() where cpu.reader[0] == 1 || cpu.reader[1] == 1 {
             throw fail(.rcuSafety, "grace period ended while cpu\(i) is still in a reader that began before it")
         }
@@ -126,6 +130,7 @@ extension Machine {
     /// Requirement (1a): what readers of object 0 wrote before their CPUs went quiescent
     /// is visible to the code after the grace period (`field` is what that code read).
     func checkReadersWritesVisible(field: UInt64) throws(Suspend) {
+        touchGlobal(components.gracePeriod, write: false)
         if state.ghost.written & 1 != 0 && field == 0 {
             throw fail(.rcuSafety, "a reader's write to object 0 is not visible after the grace period (requirement 1a)")
         }
@@ -141,9 +146,11 @@ extension Machine {
     func checkGracePeriodCanFinish(waitingOn at: Location, _ condition: (UInt64) -> Bool) throws(Suspend) {
         let t = at.cpu
         guard at.cell == .word && t != cpu else { return }
+        touchGhost(t)
         let sample = state.ghost.gpSample[t]
         guard sample >= 0 && state.cpus[t].eqsEntries != sample else { return }
         let a = map.address(at)
+        touched.reads |= components.buffer(t) | components.memory(a)
         // What the waiter would read once t's buffered stores to its word drain.
         let drained = state.buffers[t].last(where: { Int($0.address) == a })?.value ?? state.memory[a]
         if !condition(drained) {
@@ -153,6 +160,7 @@ extension Machine {
 
     /// A reader never uses an object a grace period freed.
     func checkNoUseAfterFree(_ c: Int, object p: Int) throws(Suspend) {
+        touchGlobal(components.gracePeriod, write: false)
         if state.ghost.freed & (1 << UInt8(p)) != 0 {
             throw fail(.rcuSafety, "cpu\(c) uses object \(p) after a grace period freed it")
         }

@@ -6,11 +6,15 @@ extension Machine {
     // MARK: Platform: routing and interrupts
 
     func callbackQueued(_ id: Int, for target: Int) throws(Suspend) {
-        try ghost { () throws(Suspend) in state.ghost.queued[target] |= 1 << UInt64(id) }
+        try ghost { () throws(Suspend) in
+            touchGhost(target)
+            state.ghost.queued[target] |= 1 << UInt64(id)
+        }
     }
 
     func routed(_ kind: WorkKind, to target: Int, by requester: Int, _ route: Route) throws(Suspend) {
         try ghost { () throws(Suspend) in
+            touchGhost(target)
             try checkDeferralIsReal(route, kind: kind, target: target, requester: requester)
             state.ghost.owed.record(route, kind: kind, target: target)
             // A pinner may have run the queue between the enqueue and this CAS.
@@ -30,7 +34,9 @@ extension Machine {
         // target takes the IPI.
         try ghostPoint("send IPI \(kind.rawValue) (full barrier)") { () throws(Suspend) in
             drainAll()
+            touched.writes |= components.acks(c)
             for t in targets {
+                touched.writes |= components.pending(t)
                 state.cpus[t].pendingIPIs.append(PendingIPI(kind: kind, from: Int8(c)))
                 state.ghost.outstanding[c] += 1
             }
@@ -39,13 +45,19 @@ extension Machine {
     }
 
     func waitForInterrupts(from c: Int) throws(Suspend) {
-        try ghostWait("all IPIs of cpu\(c) handled") { state.ghost.outstanding[c] == 0 }
+        try ghostWait("all IPIs of cpu\(c) handled") {
+            touched.reads |= components.acks(c)
+            return state.ghost.outstanding[c] == 0
+        }
     }
 
     func interruptWork(_ kind: WorkKind, index: Int, on c: Int) throws(Suspend) {
         switch kind {
         case .reschedule:
-            try ghost { () throws(Suspend) in state.cpus[c].needResched = true }
+            try ghost { () throws(Suspend) in
+                touched.writes |= components.pending(c)
+                state.cpus[c].needResched = true
+            }
         case .rcuExpedited:
             // rcu_exp_handler: a quiescent state now, unless inside a reader; then at
             // its rcu_read_unlock. The report (rcu_report_exp_rdp) takes the rcu_node
@@ -65,6 +77,7 @@ extension Machine {
         // The IPI frame holds the interrupts being handled, in the order the core runs them.
         let from = state.cpus[c].frames.last(where: { $0.kind == .ipi })!.ipis[index].from
         try ghostPoint("IPI \(kind.rawValue) from cpu\(from) done") { () throws(Suspend) in
+            touched.writes |= components.acks(Int(from))
             state.ghost.outstanding[Int(from)] -= 1
         }
     }
@@ -79,7 +92,10 @@ extension Machine {
         }
     }
 
-    func quiescentStateReported(by target: Int) -> Bool { state.cpus[target].qsReported }
+    func quiescentStateReported(by target: Int) -> Bool {
+        touchGhost(target)
+        return state.cpus[target].qsReported
+    }
 
     /// An expedited grace period's quiescent-state report from CPU `c`: a full barrier
     /// (the rcu_node lock), then the report.

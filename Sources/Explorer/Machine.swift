@@ -55,6 +55,11 @@ final class Machine: Platform {
     let limits: Limits
     let map: AddressMap
     var state: MachineState
+    /// The state's components, and what the move in progress read and wrote of them
+    /// (for the partial-order reduction, Reduction.swift). Every memory access marks
+    /// its cell here; every ghost hook marks the CPUs whose ghost state it uses.
+    let components: Components
+    var touched = Footprint()
 
     // The step in progress.
     var cpu = 0
@@ -88,7 +93,21 @@ final class Machine: Platform {
         self.model = model
         self.limits = limits
         self.map = AddressMap(cpuCount: scenario.cpuCount)
+        self.components = Components(cpuCount: scenario.cpuCount)
         self.state = state
+    }
+
+    /// The move in progress reads or writes the ghost state of CPU `c` (a ghost
+    /// component is read and written as one).
+    @inline(__always) func touchGhost(_ c: Int) { touched.writes |= components.ghost(c) }
+    /// ... reads a global ghost group, or writes it.
+    @inline(__always) func touchGlobal(_ group: UInt64, write: Bool) {
+        if write { touched.writes |= group } else { touched.reads |= group }
+    }
+    /// ... may drain this CPU's store buffer: writes every buffered cell.
+    @inline(__always) func touchBuffered() {
+        touched.writes |= components.buffer(cpu)
+        for e in state.buffers[cpu] { touched.writes |= components.memory(Int(e.address)) }
     }
 
     /// Ghost effects run once: in the step that performs the access before them.
@@ -116,6 +135,8 @@ final class Machine: Platform {
             suspendedInterruptible = attemptingInterruptible
             throw .yield
         }
+        // Every access checks this CPU's pin state and notes its own writes (ghost).
+        touchGhost(cpu)
         let v = try body()
         performedLive = true
         recorded.append(v)
@@ -138,6 +159,7 @@ final class Machine: Platform {
     /// This CPU's view of address `a`, loaded with `ordering` (plain harness loads and
     /// ghost reads: `.relaxed`).
     @inline(__always) func read(_ a: Int, ordering: AtomicLoadOrdering = .relaxed) -> UInt64 {
+        touched.reads |= components.memory(a) | components.buffer(cpu)
         switch model {
         case .sc: return SequentialConsistency.read(&state, cpu: cpu, a, ordering: ordering)
         case .tso: return TotalStoreOrder.read(&state, cpu: cpu, a, ordering: ordering)
@@ -146,11 +168,16 @@ final class Machine: Platform {
     }
 
     /// Drains this CPU's buffer (the same in every model).
-    func drainAll() { SequentialConsistency.drainAll(&state, cpu: cpu) }
+    func drainAll() {
+        touchBuffered()
+        SequentialConsistency.drainAll(&state, cpu: cpu)
+    }
 
     func write(_ a: Int, _ v: UInt64, release: Bool, seqCst: Bool) throws(Suspend) {
         let e = BufferedStore(address: Int32(a), value: v, release: release)
         let max = limits.storeBufferDepthMax
+        touchBuffered()  // a seq_cst store drains it
+        touched.writes |= components.memory(a)
         switch model {
         case .sc: try SequentialConsistency.write(&state, cpu: cpu, e, seqCst: seqCst, bufferMax: max)
         case .tso: try TotalStoreOrder.write(&state, cpu: cpu, e, seqCst: seqCst, bufferMax: max)
@@ -160,7 +187,9 @@ final class Machine: Platform {
 
     /// A read-modify-write (the same in every model: drain, then one step on memory).
     func rmw(_ a: Int, ordering: AtomicUpdateOrdering, _ f: (UInt64) -> UInt64) -> UInt64 {
-        SequentialConsistency.rmw(&state, cpu: cpu, a, ordering: ordering, f)
+        touchBuffered()
+        touched.writes |= components.memory(a)
+        return SequentialConsistency.rmw(&state, cpu: cpu, a, ordering: ordering, f)
     }
 
     /// Entries of `c`'s store buffer that may drain now.
@@ -251,11 +280,15 @@ final class Machine: Platform {
     }
 
     func loadPrivate(_ at: Location) throws(Suspend) -> UInt64 {
-        silent { state.memory[map.address(at)] }
+        silent {
+            touched.reads |= components.memory(map.address(at))
+            return state.memory[map.address(at)]
+        }
     }
 
     func storePrivate(_ value: UInt64, at: Location) throws(Suspend) {
         _ = silent {
+            touched.writes |= components.memory(map.address(at))
             state.memory[map.address(at)] = value
             return 0
         }
@@ -329,7 +362,10 @@ final class Machine: Platform {
                 try checkGracePeriodCanFinish(waitingOn: at, condition)
                 throw .blocked(explaining ? "waiting on \(at) = \(map.render(a, v))" : "")
             }
-            if at.cell == .word && at.cpu != cpu { state.ghost.gpSample[at.cpu] = -1 }  // credited
+            if at.cell == .word && at.cpu != cpu {
+                touchGhost(at.cpu)
+                state.ghost.gpSample[at.cpu] = -1  // credited
+            }
             trace("wait \(at) satisfied by \(map.render(a, v))")
             return v
         }
@@ -341,6 +377,7 @@ final class Machine: Platform {
         // A CR3 write is a scheduling point: an NMI may land before it.
         _ = try access { () throws(Suspend) -> UInt64 in
             try checkPinnedCPUWaits(c, doing: "writes CR3")
+            touchGhost(c)
             if flushTLB {
                 state.cpus[c].tlb = -1
                 state.ghost.owed.ran(.kernelTLBFlush, on: c)
@@ -356,6 +393,7 @@ final class Machine: Platform {
 
     func serialize(cpu c: Int) throws(Suspend) {
         _ = try access { () throws(Suspend) -> UInt64 in
+            touchGhost(c)
             try checkPinnedCPUWaits(c, doing: "serializes (sync_core)")
             let v = read(map.text)
             state.cpus[c].textSeen = Int8(v)
@@ -367,6 +405,8 @@ final class Machine: Platform {
 
     func runCallbacks(_ ids: UInt64, of target: Int, on runner: Int) throws(Suspend) {
         try ghost { () throws(Suspend) in
+            touchGhost(target)
+            touchGhost(runner)
             try checkCallbacksRunOnce(ids, of: target, on: runner)
             try checkCallbacksRunnerHoldsPin(of: target, on: runner)
             state.ghost.ran[target] |= ids
@@ -377,6 +417,7 @@ final class Machine: Platform {
 
     func kernelCodeBegins(cpu c: Int, context: KernelContext) throws(Suspend) {
         try ghostPoint(context == .nmi ? "NMI kernel code begins" : "kernel code begins (touches kernel stack)") { () throws(Suspend) in
+            touchGhost(c)
             try checkNoLostWork(kernelCodeOn: c, context: context)
             if context != .nmi {
                 state.cpus[c].context = .kernel
@@ -388,6 +429,7 @@ final class Machine: Platform {
 
     func idleBegins(cpu c: Int) throws(Suspend) {
         try ghost { () throws(Suspend) in
+            touchGhost(c)
             if !state.cpus[c].inNMI { state.cpus[c].context = .idle }
             trace("idle")
         }
@@ -395,6 +437,7 @@ final class Machine: Platform {
 
     func kernelCodeEnds(cpu c: Int, entering: Mode) throws(Suspend) {
         try ghost { () throws(Suspend) in
+            touchGhost(c)
             state.cpus[c].context = .user
             if !state.cpus[c].inNMI { state.cpus[c].kernelSide = false }
             trace("kernel code ends")
@@ -403,6 +446,7 @@ final class Machine: Platform {
 
     func rcuWaits(on target: Int, snapshot: UInt64) throws(Suspend) {
         try ghost { () throws(Suspend) in
+            touchGlobal(components.gracePeriod, write: true)
             state.ghost.gpWaitingOn = Int8(target)
             trace("grace period waits on cpu\(target) (snapshot \(CPUWord(raw: snapshot)))")
         }
@@ -410,6 +454,8 @@ final class Machine: Platform {
 
     func onBehalf(of target: Int, by runner: Int, begins: Bool) throws(Suspend) {
         try ghost { () throws(Suspend) in
+            touchGhost(target)
+            touchGhost(runner)
             if begins {
                 try checkOnBehalfMayBegin(for: target, by: runner)
                 state.ghost.onBehalf[target] |= 1 << UInt8(runner)

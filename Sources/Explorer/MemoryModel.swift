@@ -33,6 +33,9 @@ public struct Limits: Hashable, Sendable, Codable {
     /// current path only (no frontier, no parent links), and a counterexample is the
     /// path that found it, not a shortest one.
     public var depthFirst = false
+    /// Sleep sets (SleepSets.swift) in the exact breadth-first search: the same states,
+    /// fewer moves tried. Off with --no-reduction.
+    public var reduction = true
     public init() {}
 }
 

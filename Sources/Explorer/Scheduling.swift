@@ -19,9 +19,16 @@ extension Explorer {
     /// Applies `move` to a copy of `state` on `machine`.
     func apply(_ move: Move, to state: MachineState, on m: Machine) -> StepResult {
         m.state = state
+        m.touched = .empty
+        if case .drain = move {} else {
+            // Any other move runs the CPU's own frames: its ghost state (context, pin
+            // checks, pending IPIs, the NMI flag) is read and written.
+            m.touchGhost(move.cpu)
+        }
         switch move {
         case .drain(let c, let i):
             let e = m.state.buffers[c].remove(at: i)
+            m.touched.writes |= m.components.memory(Int(e.address)) | m.components.buffer(c)
             m.state.apply(e)
             if m.tracing {
                 m.cpu = c
@@ -31,6 +38,7 @@ extension Explorer {
             }
             return .next(m.state)
         case .ipi(let c):
+            m.touched.writes |= m.components.pending(c)
             let ipis = m.state.cpus[c].pendingIPIs
             m.state.cpus[c].pendingIPIs = []
             m.state.cpus[c].frames.append(Frame(kind: .ipi, ipis: ipis))

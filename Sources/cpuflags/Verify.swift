@@ -70,6 +70,9 @@ struct Verify: ParsableCommand {
     @Flag(name: .long, help: "Search depth-first: memory is the visited set and the current path (no breadth-first frontier); a counterexample is then the path found, not a shortest one.")
     var depthFirst = false
 
+    @Flag(name: .long, help: "Turn off the sleep sets of the breadth-first search (which skip moves whose outcome is reached another way: the same states, fewer moves tried); every enabled move of every state is then tried.")
+    var noReduction = false
+
     @Flag(name: .long, help: "Print JSON (reports and counterexamples) instead of tables.")
     var json = false
 
@@ -162,6 +165,7 @@ struct Verify: ParsableCommand {
         limits.depthMax = depthMax
         limits.hashCompact = hashCompact
         limits.depthFirst = depthFirst
+        limits.reduction = !noReduction
         limits.storeBufferDepthMax = storeBufferMax
         let models = model.isEmpty ? [MemoryModel.sc, .tso] : model
         let plan = plan()

@@ -1,0 +1,64 @@
+import CPUFlags
+
+/// What a move reads and writes of the machine's state, for the sleep sets
+/// (SleepSets.swift): a bit per component (each memory cell; per CPU its ghost
+/// state, its store buffer, the IPIs pending at it, the IPIs it waits for; three global
+/// ghost groups). Measured as the move runs (`Machine.touched`): every memory access
+/// goes through `Machine.read`/`write`/`rmw`/`drainAll`, every ghost hook marks the
+/// CPUs and global groups it uses, and every move marks its own CPU's ghost state.
+/// Over-approximating is safe (more moves count as dependent); missing a component is
+/// not: the tests check that the search with sleep sets reaches exactly the states of
+/// the search without, and that moves called independent commute.
+struct Footprint: Equatable {
+    var reads: UInt64 = 0
+    var writes: UInt64 = 0
+
+    static let empty = Footprint()
+
+    mutating func formUnion(_ o: Footprint) {
+        reads |= o.reads
+        writes |= o.writes
+    }
+
+    /// True when neither writes what the other reads or writes.
+    func commutes(with o: Footprint) -> Bool {
+        writes & (o.reads | o.writes) == 0 && reads & o.writes == 0
+    }
+
+    /// True when every access of `self` is allowed by `declared` (a read may be
+    /// declared as a read or a write).
+    func isCovered(by declared: Footprint) -> Bool {
+        writes & ~declared.writes == 0 && reads & ~(declared.reads | declared.writes) == 0
+    }
+}
+
+/// The components of a machine's state, as bits: the memory cells, then per CPU its
+/// ghost state and its store buffer, then the global ghost groups.
+struct Components {
+    let cpuCount: Int
+    let map: AddressMap
+
+    init(cpuCount: Int) {
+        self.cpuCount = cpuCount
+        map = AddressMap(cpuCount: cpuCount)
+        precondition(map.count + 4 * cpuCount + 3 <= 64, "reduction: more state components than bits")
+    }
+
+    @inline(__always) func memory(_ a: Int) -> UInt64 { 1 << UInt64(a) }
+    /// A CPU's ghost state (its context, translation and text seen, pending IPIs, the
+    /// ledger's debt, callbacks, on-behalf runners, outstanding IPIs, grace-period
+    /// sample): everything the ghost keeps about that CPU but two parts, kept apart, so that the moves of a CPU (which all use its ghost state)
+    /// do not depend on the IPIs others send it or acknowledge to it: `pending`, and
+    /// `acks`.
+    @inline(__always) func ghost(_ c: Int) -> UInt64 { 1 << UInt64(map.count + 4 * c) }
+    @inline(__always) func buffer(_ c: Int) -> UInt64 { 1 << UInt64(map.count + 4 * c + 1) }
+    /// The IPIs pending at CPU c and its need-resched flag (senders write them; c's
+    /// IPI arrival and polling idle read them).
+    @inline(__always) func pending(_ c: Int) -> UInt64 { 1 << UInt64(map.count + 4 * c + 2) }
+    /// The IPIs CPU c sent and still waits for (the handlers on the targets write it).
+    @inline(__always) func acks(_ c: Int) -> UInt64 { 1 << UInt64(map.count + 4 * c + 3) }
+    /// Global ghost groups: the completed flush, the completed patch, grace-period state.
+    var flushDone: UInt64 { 1 << UInt64(map.count + 4 * cpuCount) }
+    var patchDone: UInt64 { 1 << UInt64(map.count + 4 * cpuCount + 1) }
+    var gracePeriod: UInt64 { 1 << UInt64(map.count + 4 * cpuCount + 2) }
+}
