@@ -188,10 +188,25 @@ public struct Explorer {
             var ids: [Int32] = []
             var bytes: [UInt8] = []
             var ends: [Int] = []
-            /// Sleep sets (SleepSets.swift): the moves asleep at each entry, and for an
-            /// entry that re-expands a state reached again, the moves to try (else 0).
-            var sleep: [[Sleeper]] = []
+            /// Sleep sets (SleepSets.swift): the moves asleep when each entry was reached
+            /// (back to back: entry k's end is `sleepEnds[k]`; the state's current
+            /// `sleepBits` filter them when it is expanded), and for an entry that
+            /// re-expands a state reached again, the moves to try (else 0).
+            var sleepers: [Sleeper] = []
+            var sleepEnds: [Int32] = []
             var reexpand: [UInt32] = []
+
+            mutating func append(_ id: Int32, asleep: [Sleeper], reexpand r: UInt32) {
+                ids.append(id)
+                sleepers.append(contentsOf: asleep)
+                sleepEnds.append(Int32(sleepers.count))
+                reexpand.append(r)
+            }
+
+            func asleep(_ k: Int, bits: UInt32) -> [Sleeper] {
+                let start = k == 0 ? 0 : Int(sleepEnds[k - 1])
+                return sleepers[start..<Int(sleepEnds[k])].filter { bits & $0.bit != 0 }
+            }
             var count: Int { ids.count }
         }
         func decode(_ level: Level, _ i: Int) -> StateCodec.Decoded {
@@ -200,11 +215,14 @@ public struct Explorer {
             let start = i == 0 ? 0 : level.ends[i - 1]
             return level.bytes.withUnsafeBytes { decode(UnsafeRawBufferPointer(rebasing: $0[start..<level.ends[i]])) }
         }
-        var frontier = Level(ids: [0], sleep: [[]], reexpand: [0])
+        var frontier = Level(ids: [0], sleepEnds: [0], reexpand: [0])
         // Sleep sets: on in the exact breadth-first search unless --no-reduction.
         let sleeping = limits.reduction && !limits.hashCompact
         /// Per state id: the moves asleep when it was (last) reached (`SleepSets.bit`).
         var sleepBits: [UInt32] = [0]
+        /// Per state id, a bit: expanded already (a state reached again after that may
+        /// need some of its moves tried again).
+        var expandedBits: [UInt64] = [0]
         var slept = 0
         var reexpanded = 0
         if limits.hashCompact {
@@ -323,20 +341,14 @@ public struct Explorer {
                 return finish(nil, at: 0, extra: nil)
             }
             var next = Level()
-            // Where each state waiting in this level and the next one is (to merge the
-            // sleep sets of a state reached again before it is expanded).
-            var currentIndex: [Int32: Int] = [:]
-            var nextIndex: [Int32: Int] = [:]
-            if sleeping {
-                for j in 0..<frontier.count where frontier.reexpand[j] == 0 { currentIndex[frontier.ids[j]] = j }
-            }
             for expanded in 0..<frontier.count {
                 let id = frontier.ids[expanded]
                 let decoded = decode(frontier, expanded)
                 let s = decoded.state
-                let asleep = sleeping ? frontier.sleep[expanded] : []
+                let asleep = sleeping ? frontier.asleep(expanded, bits: sleepBits[Int(id)]) : []
                 let asleepBits = asleep.reduce(0 as UInt32) { $0 | $1.bit }
                 let only = sleeping ? frontier.reexpand[expanded] : 0
+                if sleeping && only == 0 { expandedBits[Int(id) >> 6] |= 1 << UInt64(id & 63) }
                 var done: [Sleeper] = []
                 var any = false
                 for move in candidateMoves(s, on: m) {
@@ -365,12 +377,12 @@ public struct Explorer {
                         if let tid = insert(t, parent: decoded) {
                             parent.append(id)
                             via.append(move.packed)
-                            next.ids.append(tid)
                             if sleeping {
-                                next.sleep.append(childSleep)
-                                next.reexpand.append(0)
+                                next.append(tid, asleep: childSleep, reexpand: 0)
                                 sleepBits.append(childBits)
-                                nextIndex[tid] = next.count - 1
+                                if Int(tid) >> 6 >= expandedBits.count { expandedBits.append(0) }
+                            } else {
+                                next.ids.append(tid)
                             }
                             if limits.hashCompact {
                                 next.bytes.append(contentsOf: scratch.bytes)
@@ -390,21 +402,15 @@ public struct Explorer {
                             // stay asleep. Waiting to be expanded: its sleep set shrinks.
                             // Expanded already: the moves that were asleep then and are
                             // not now are tried from it (Godefroid's state-caching rule).
-                            let tid = existingID
-                            if let j = nextIndex[tid] {
-                                next.sleep[j] = next.sleep[j].filter { childBits & $0.bit != 0 }
-                                sleepBits[Int(tid)] &= childBits
-                            } else if let j = currentIndex[tid], j > expanded {
-                                frontier.sleep[j] = frontier.sleep[j].filter { childBits & $0.bit != 0 }
-                                sleepBits[Int(tid)] &= childBits
+                            let tid = Int(existingID)
+                            if expandedBits[tid >> 6] & (1 << UInt64(tid & 63)) == 0 {
+                                sleepBits[tid] &= childBits
                             } else {
-                                let awake = sleepBits[Int(tid)] & ~childBits
+                                let awake = sleepBits[tid] & ~childBits
                                 if awake != 0 {
                                     reexpanded += 1
-                                    sleepBits[Int(tid)] &= childBits
-                                    next.ids.append(tid)
-                                    next.sleep.append(childSleep)
-                                    next.reexpand.append(awake)
+                                    sleepBits[tid] &= childBits
+                                    next.append(existingID, asleep: childSleep, reexpand: awake)
                                 }
                             }
                         }

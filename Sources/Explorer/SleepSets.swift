@@ -26,9 +26,17 @@
 /// shortest, so on a violation the search runs again without sleep sets (up to a cap) to
 /// report a shortest one (`Report.counterexampleNote`).
 struct Sleeper {
-    var move: Move
-    var bit: UInt32
     var footprint: Footprint
+    var bit: UInt32
+    /// The move's CPU (all that the rule needs of the move besides its bit): 24 bytes a
+    /// sleeper, and a big frontier holds millions of them.
+    var cpu: UInt8
+
+    init(move: Move, bit: UInt32, footprint: Footprint) {
+        self.footprint = footprint
+        self.bit = bit
+        cpu = UInt8(move.cpu)
+    }
 }
 
 enum SleepSets {
@@ -49,8 +57,9 @@ enum SleepSets {
     /// at the state and those tried there before it.
     static func after(_ move: Move, _ footprint: Footprint, asleep: [Sleeper], done: [Sleeper]) -> [Sleeper] {
         var out: [Sleeper] = []
-        for z in asleep where z.move.cpu != move.cpu && z.footprint.commutes(with: footprint) { out.append(z) }
-        for z in done where z.move.cpu != move.cpu && z.footprint.commutes(with: footprint) { out.append(z) }
+        let cpu = UInt8(move.cpu)
+        for z in asleep where z.cpu != cpu && z.footprint.commutes(with: footprint) { out.append(z) }
+        for z in done where z.cpu != cpu && z.footprint.commutes(with: footprint) { out.append(z) }
         return out
     }
 }
