@@ -56,7 +56,7 @@ final class Machine: Platform {
     let map: AddressMap
     var state: MachineState
     /// The state's components, and what the move in progress read and wrote of them
-    /// (for the partial-order reduction, Reduction.swift). Every memory access marks
+    /// (for the sleep sets: Footprint.swift, SleepSets.swift). Every memory access marks
     /// its cell here; every ghost hook marks the CPUs whose ghost state it uses.
     let components: Components
     var touched = Footprint()

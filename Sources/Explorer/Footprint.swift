@@ -15,25 +15,15 @@ struct Footprint: Equatable {
 
     static let empty = Footprint()
 
-    mutating func formUnion(_ o: Footprint) {
-        reads |= o.reads
-        writes |= o.writes
-    }
-
     /// True when neither writes what the other reads or writes.
     func commutes(with o: Footprint) -> Bool {
         writes & (o.reads | o.writes) == 0 && reads & o.writes == 0
     }
-
-    /// True when every access of `self` is allowed by `declared` (a read may be
-    /// declared as a read or a write).
-    func isCovered(by declared: Footprint) -> Bool {
-        writes & ~declared.writes == 0 && reads & ~(declared.reads | declared.writes) == 0
-    }
 }
 
 /// The components of a machine's state, as bits: the memory cells, then per CPU its
-/// ghost state and its store buffer, then the global ghost groups.
+/// ghost state, store buffer, pending IPIs and awaited IPIs, then the global ghost
+/// groups (at most 21 + 16 + 3 bits with four CPUs).
 struct Components {
     let cpuCount: Int
     let map: AddressMap
@@ -45,11 +35,11 @@ struct Components {
     }
 
     @inline(__always) func memory(_ a: Int) -> UInt64 { 1 << UInt64(a) }
-    /// A CPU's ghost state (its context, translation and text seen, pending IPIs, the
-    /// ledger's debt, callbacks, on-behalf runners, outstanding IPIs, grace-period
-    /// sample): everything the ghost keeps about that CPU but two parts, kept apart, so that the moves of a CPU (which all use its ghost state)
-    /// do not depend on the IPIs others send it or acknowledge to it: `pending`, and
-    /// `acks`.
+    /// A CPU's ghost state (its context, translation and text seen, the ledger's debt,
+    /// callbacks, on-behalf runners, grace-period sample): everything the ghost keeps
+    /// about that CPU but two parts, kept apart so that the moves of a CPU (which all
+    /// use its ghost state) do not depend on the IPIs others send it (`pending`) or
+    /// acknowledge to it (`acks`).
     @inline(__always) func ghost(_ c: Int) -> UInt64 { 1 << UInt64(map.count + 4 * c) }
     @inline(__always) func buffer(_ c: Int) -> UInt64 { 1 << UInt64(map.count + 4 * c + 1) }
     /// The IPIs pending at CPU c and its need-resched flag (senders write them; c's
