@@ -79,7 +79,8 @@ final class RunQueue {
             let now = ContinuousClock.now
             if verbose {
                 let how = r.incomplete.map { "stopped (incomplete: \($0))" }
-                    ?? r.violation.map { "stopped at a violation of \($0.invariant.rawValue)" } ?? "done, exhaustive"
+                    ?? r.violation.map { "stopped at a violation of \($0.invariant.rawValue)" }
+                    ?? (r.probable != nil ? "done over fingerprints (hash-compact: probable, not a proof)" : "done, exhaustive")
                 say("  \(label): \(how), \(r.states) states")
             } else {
                 if let v = r.violation { say("  \(label): VIOLATED \(v.invariant.rawValue): \(v.message)") }
