@@ -164,10 +164,10 @@ public struct Explorer {
         var fingerprints: Set<Fingerprint> = []
         var scratch = ByteWriter()
         var stored: Int { limits.hashCompact ? fingerprints.count : store.count }
-        /// The new state's id, or nil if it was seen (or its fingerprint was). The
-        /// encoding stays in `scratch`.
         /// The id `insert` found (exact search), new or not.
         var existingID: Int32 = 0
+        /// The new state's id, or nil if it was seen (or its fingerprint was). The
+        /// encoding stays in `scratch`.
         func insert(_ t: MachineState, parent: StateCodec.Decoded? = nil) -> Int32? {
             scratch.reset()
             codec.encode(t, into: &scratch, parent: parent)

@@ -52,3 +52,37 @@ struct Components {
     var patchDone: UInt64 { 1 << UInt64(map.count + 4 * cpuCount + 1) }
     var gracePeriod: UInt64 { 1 << UInt64(map.count + 4 * cpuCount + 2) }
 }
+
+extension Components {
+    /// The components whose value differs between `a` and `b`, the states before and
+    /// after a move of CPU `mover` (the mover's own ghost state aside: every move of
+    /// its CPU marks it). The footprints' write side, checked: `Explorer.apply`
+    /// asserts (debug builds: every test) that a move changed nothing it did not mark.
+    /// A diff cannot see a write of the value already there, nor reads: the tests of
+    /// SleepSetTests cover those.
+    func changed(from a: MachineState, to b: MachineState, mover: Int) -> UInt64 {
+        var out: UInt64 = 0
+        for i in a.memory.indices where a.memory[i] != b.memory[i] { out |= memory(i) }
+        for c in 0..<cpuCount {
+            if a.buffers[c] != b.buffers[c] { out |= buffer(c) }
+            var x = a.cpus[c], y = b.cpus[c]
+            if x.pendingIPIs != y.pendingIPIs || x.needResched != y.needResched { out |= pending(c) }
+            (x.pendingIPIs, x.needResched) = (y.pendingIPIs, y.needResched)
+            if c != mover && x != y { out |= ghost(c) }
+            let g = a.ghost, h = b.ghost
+            if g.outstanding[c] != h.outstanding[c] { out |= acks(c) }
+            if c != mover && (g.onBehalf[c] != h.onBehalf[c] || g.owed[c] != h.owed[c] || g.requested[c] != h.requested[c]
+                || g.queued[c] != h.queued[c] || g.ran[c] != h.ran[c] || g.gpSample[c] != h.gpSample[c]
+                || g.gpSnapshot[c] != h.gpSnapshot[c]) {
+                out |= ghost(c)
+            }
+        }
+        if a.ghost.flushCompleted != b.ghost.flushCompleted { out |= flushDone }
+        if a.ghost.textCompleted != b.ghost.textCompleted { out |= patchDone }
+        if a.ghost.gracePeriodStarted != b.ghost.gracePeriodStarted || a.ghost.freed != b.ghost.freed
+            || a.ghost.written != b.ghost.written || a.ghost.gpWaitingOn != b.ghost.gpWaitingOn {
+            out |= gracePeriod
+        }
+        return out
+    }
+}

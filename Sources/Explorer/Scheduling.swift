@@ -16,8 +16,21 @@ extension Explorer {
         case violation(Violation)
     }
 
-    /// Applies `move` to a copy of `state` on `machine`.
+    /// Applies `move` to a copy of `state` on `machine`; `m.touched` is then the move's
+    /// footprint (Footprint.swift).
     func apply(_ move: Move, to state: MachineState, on m: Machine) -> StepResult {
+        let r = applyMove(move, to: state, on: m)
+        // The footprint's write side: a move changes only components it marked
+        // (debug builds only; the sleep sets rely on it).
+        assert({
+            guard case .next(let t) = r else { return true }
+            let missing = m.components.changed(from: state, to: t, mover: move.cpu) & ~m.touched.writes
+            return missing == 0
+        }(), "footprint of \(move) misses components it changed: a ghost hook without touchGhost/touchGlobal")
+        return r
+    }
+
+    private func applyMove(_ move: Move, to state: MachineState, on m: Machine) -> StepResult {
         m.state = state
         m.touched = .empty
         if case .drain = move {} else {

@@ -54,7 +54,7 @@ struct CPUState: Hashable {
     var inNMI: Bool = false
     /// RCU readers active on this CPU: at task/IRQ level and in an NMI. Value: 0 none,
     /// 1 began before the grace period started, 2 began after.
-    var reader: PerCPU<UInt8> = PerCPU(repeating: 0)
+    var reader = ReaderLevels()
     /// Times this CPU entered an RCU extended quiescent state: wrote USER or IDLE into
     /// its own word (task level, IRQ exit or NMI exit), in program order (a store still
     /// in the store buffer counts: what is left for it is hardware, not the CPU's help).
@@ -72,6 +72,17 @@ struct CPUState: Hashable {
     var qsDeferred: Bool = false
     /// Set by a reschedule IPI: the next idle entry returns at once.
     var needResched: Bool = false
+}
+
+/// A CPU's RCU readers by level (0: task or IRQ, 1: NMI), inline.
+struct ReaderLevels: Hashable {
+    var task: UInt8 = 0
+    var nmi: UInt8 = 0
+
+    subscript(level: Int) -> UInt8 {
+        get { level == 0 ? task : nmi }
+        set { if level == 0 { task = newValue } else { nmi = newValue } }
+    }
 }
 
 /// Four values inline (the explorer's machines have two to four CPUs): per-CPU ghost

@@ -274,9 +274,7 @@ extension CPUState {
         irqsLeft = Int8(budgets & 0x0F)
         inNMI = flags & 0x08 != 0
         let readers = r.u8()
-        reader = PerCPU(repeating: 0)
-        reader[0] = readers >> 4
-        reader[1] = readers & 0x0F
+        reader = ReaderLevels(task: readers >> 4, nmi: readers & 0x0F)
         eqsEntries = r.i8()
         kernelSide = flags & 0x10 != 0
         litmusSeen = r.i8()

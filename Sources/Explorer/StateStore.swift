@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The visited set of an exact search: every stored state's packed encoding
 /// (`StateCodec.swift`) back to back in fixed-size chunks, an offset per state id, and
 /// an open-addressing hash table of ids. About the encoding's length plus 12-16 bytes
@@ -138,9 +144,3 @@ final class StateStore {
         mask = m
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

@@ -93,3 +93,22 @@ func firstNonCommutingPair(_ scenario: Scenario, _ model: MemoryModel, limit: In
     }
     return found
 }
+
+/// The footprints' write side is asserted on every move in debug builds
+/// (`Explorer.apply`); this checks the diff it relies on sees what matters: a pinner's
+/// moves change the pinned CPU's ghost state, and those changes are among its marks.
+@Test func changedComponentsAreSeenAndMarked() throws {
+    let s = try #require(Scenario.named("pin"))
+    let e = Explorer(scenario: s, model: .sc)
+    let m = Machine(scenario: s, model: .sc, limits: e.limits, state: e.initialState())
+    var seen: UInt64 = 0
+    walkStates(s, .sc, limit: 5_000) { st in
+        for move in e.candidateMoves(st, on: m) where move.cpu == 0 {
+            guard case .next(let t) = e.apply(move, to: st, on: m) else { continue }
+            let changed = m.components.changed(from: st, to: t, mover: 0)
+            #expect(changed & ~m.touched.writes == 0, "\(move)")
+            seen |= changed
+        }
+    }
+    #expect(seen & m.components.ghost(1) != 0, "no pinner move changed cpu1's ghost state")
+}
