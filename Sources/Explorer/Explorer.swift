@@ -108,7 +108,7 @@ public struct Explorer {
                 tlb: 0, textSeen: 0,
                 nmisLeft: Int8(scenario.nmis[c]), irqsLeft: Int8(scenario.irqs[c])))
         }
-        return MachineState(
+        var state = MachineState(
             memory: memory,
             buffers: Array(repeating: [], count: n),
             cpus: cpus,
@@ -118,6 +118,8 @@ public struct Explorer {
                 requested: PerCPU(repeating: 0),
                 queued: PerCPU(repeating: 0), ran: PerCPU(repeating: 0),
                 gpSample: PerCPU(repeating: -1), gpSnapshot: PerCPU(repeating: 0)))
+        if model == .rc11 { state.weak = WeakMemory(memory: memory, cpuCount: n) }
+        return state
     }
 
     /// Explores every interleaving (every reachable state: sleep sets skip only moves
@@ -160,7 +162,7 @@ public struct Explorer {
         // Visited states: their packed encodings (exact), or their fingerprints
         // (`Limits.hashCompact`).
         let store = StateStore()
-        let codec = StateCodec(cpuCount: scenario.cpuCount, memoryCount: memoryCount)
+        let codec = StateCodec(cpuCount: scenario.cpuCount, memoryCount: memoryCount, weak: model == .rc11)
         var fingerprints: Set<Fingerprint> = []
         var scratch = ByteWriter()
         var stored: Int { limits.hashCompact ? fingerprints.count : store.count }
@@ -217,7 +219,7 @@ public struct Explorer {
         }
         var frontier = Level(ids: [0], sleepEnds: [0], reexpand: [0])
         // Sleep sets: on in the exact breadth-first search unless --no-reduction.
-        let sleeping = limits.reduction && !limits.hashCompact
+        let sleeping = limits.reduction && !limits.hashCompact && model != .rc11
         /// Per state id: the moves asleep when it was (last) reached (`SleepSets.bit`).
         var sleepBits: [UInt32] = [0]
         /// Per state id, a bit: expanded already (a state reached again after that may
@@ -293,6 +295,7 @@ public struct Explorer {
                 var via: Move?
             }
             var stack = [Frame(state: initial, moves: candidateMoves(initial, on: m))]
+            var choiceMoves: [Move] = []
             while !stack.isEmpty {
                 let top = stack.count - 1
                 depth = max(depth, top)
@@ -308,7 +311,9 @@ public struct Explorer {
                 }
                 let move = stack[top].moves[stack[top].next]
                 stack[top].next += 1
-                switch apply(move, to: stack[top].state, on: m) {
+                let result = apply(move, to: stack[top].state, on: m)
+                if moreChoices(after: move, on: m, into: &choiceMoves) { stack[top].moves += choiceMoves }
+                switch result {
                 case .blocked:
                     continue
                 case .violation(let v):
@@ -351,7 +356,12 @@ public struct Explorer {
                 if sleeping && only == 0 { expandedBits[Int(id) >> 6] |= 1 << UInt64(id & 63) }
                 var done: [Sleeper] = []
                 var any = false
-                for move in candidateMoves(s, on: m) {
+                var moves = candidateMoves(s, on: m)
+                var choiceMoves: [Move] = []
+                var next_ = 0
+                while next_ < moves.count {
+                    let move = moves[next_]
+                    next_ += 1
                     let bit = SleepSets.bit(move)
                     if only != 0 {
                         guard let b = bit, only & b != 0 else { continue }
@@ -362,7 +372,9 @@ public struct Explorer {
                         slept += 1
                         continue
                     }
-                    switch apply(move, to: s, on: m) {
+                    let result = apply(move, to: s, on: m)
+                    if moreChoices(after: move, on: m, into: &choiceMoves) { moves += choiceMoves }
+                    switch result {
                     case .blocked:
                         continue
                     case .violation(let v):
@@ -430,6 +442,15 @@ public struct Explorer {
             }
         }
         return finish(nil, at: 0, extra: nil)
+    }
+
+    /// Under rc11: after a step that read with choice 0, the other stores its load could
+    /// have read, as moves of their own (`Move.step(c, choice:)`). False otherwise.
+    func moreChoices(after move: Move, on m: Machine, into out: inout [Move]) -> Bool {
+        guard model == .rc11, case .step(let c, 0) = move, m.readChoices > 1 else { return false }
+        out.removeAll(keepingCapacity: true)
+        for k in 1..<m.readChoices { out.append(.step(c, choice: k)) }
+        return true
     }
 
     /// Re-runs `path` from the initial state with tracing on.

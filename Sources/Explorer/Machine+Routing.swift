@@ -47,7 +47,11 @@ extension Machine {
     func waitForInterrupts(from c: Int) throws(Suspend) {
         try ghostWait("all IPIs of cpu\(c) handled") {
             touched.reads |= components.acks(c)
-            return state.ghost.outstanding[c] == 0
+            guard state.ghost.outstanding[c] == 0 else { return false }
+            // csd_lock_wait is smp_cond_load_acquire on the handlers' unlock: under
+            // rc11 a fence that joins what the handlers' fences published.
+            ghostSyncArrive(c)
+            return true
         }
     }
 
@@ -78,6 +82,9 @@ extension Machine {
         let from = state.cpus[c].frames.last(where: { $0.kind == .ipi })!.ipis[index].from
         try ghostPoint("IPI \(kind.rawValue) from cpu\(from) done") { () throws(Suspend) in
             touched.writes |= components.acks(Int(from))
+            // csd_unlock is a release store: under rc11 the handler publishes its view
+            // (as a seq_cst fence: stronger than a release, documented in ViewOrder).
+            ghostSyncArrive(c)
             state.ghost.outstanding[Int(from)] -= 1
         }
     }
@@ -94,7 +101,11 @@ extension Machine {
 
     func quiescentStateReported(by target: Int) -> Bool {
         touchGhost(target)
-        return state.cpus[target].qsReported
+        guard state.cpus[target].qsReported else { return false }
+        // The grace period finds the report under the rcu_node lock the reporter
+        // released: under rc11 a fence joining what the report's fence published.
+        ghostSyncArrive(cpu)
+        return true
     }
 
     /// An expedited grace period's quiescent-state report from CPU `c`: a full barrier

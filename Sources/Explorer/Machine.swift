@@ -78,6 +78,14 @@ final class Machine: Platform {
     /// is not part of any state).
     var operationsReached: UInt32 = 0
 
+    // rc11 (Memory/ViewOrder.swift): which store the step's load reads (0: the newest),
+    // and how many it could read (the search then tries the others as moves of their
+    // own). Only the step's first live read chooses; a second one in the same access
+    // reads the newest.
+    var choice = 0
+    var readChoices = 1
+    var choiceUsed = false
+
     // Tracing, for counterexamples only.
     var tracing = false
     /// Say why a move is blocked (end-state messages only: building the text on every
@@ -164,12 +172,46 @@ final class Machine: Platform {
         case .sc: return SequentialConsistency.read(&state, cpu: cpu, a, ordering: ordering)
         case .tso: return TotalStoreOrder.read(&state, cpu: cpu, a, ordering: ordering)
         case .pso: return PartialStoreOrder.read(&state, cpu: cpu, a, ordering: ordering)
+        case .rc11: return readChoosing(a, ordering: ordering) ?? state.memory[a]
         }
     }
 
+    /// An rc11 load: the step's choice of store, once per step; nil if the choice does
+    /// not exist (the caller then blocks the move: `readOrBlock`).
+    private func readChoosing(_ a: Int, ordering: AtomicLoadOrdering) -> UInt64? {
+        touched.reads |= components.weak
+        touched.writes |= components.weak
+        if choiceUsed {
+            return ViewOrder.read(&state.weak, cpu: cpu, a, ordering: ordering, choice: 0)
+        }
+        choiceUsed = true
+        readChoices = state.weak.readable(a, by: cpu)
+        return ViewOrder.read(&state.weak, cpu: cpu, a, ordering: ordering, choice: choice)
+    }
+
+    /// A ghost look at `a` as this CPU would read it, without choosing (under rc11 the
+    /// newest store).
+    @inline(__always) func peek(_ a: Int) -> UInt64 { model == .rc11 ? state.memory[a] : read(a) }
+
+    /// The receiving side of a ghost synchronization point (an IPI taken, IPIs found
+    /// acknowledged, a quiescent-state report found): under rc11 a seq_cst fence, which
+    /// joins what the other side's fence published. The store-buffer models need
+    /// nothing: their sending side drained.
+    func ghostSyncArrive(_ c: Int) {
+        guard model == .rc11 else { return }
+        touched.reads |= components.weak
+        touched.writes |= components.weak
+        ViewOrder.fence(&state.weak, cpu: c)
+    }
+
     /// Drains this CPU's buffer (the same in every model).
+    /// Under rc11: a seq_cst fence.
     func drainAll() {
         touchBuffered()
+        if model == .rc11 {
+            ghostSyncArrive(cpu)
+            return
+        }
         SequentialConsistency.drainAll(&state, cpu: cpu)
     }
 
@@ -182,6 +224,10 @@ final class Machine: Platform {
         case .sc: try SequentialConsistency.write(&state, cpu: cpu, e, seqCst: seqCst, bufferMax: max)
         case .tso: try TotalStoreOrder.write(&state, cpu: cpu, e, seqCst: seqCst, bufferMax: max)
         case .pso: try PartialStoreOrder.write(&state, cpu: cpu, e, seqCst: seqCst, bufferMax: max)
+        case .rc11:
+            touched.reads |= components.weak
+            touched.writes |= components.weak
+            ViewOrder.write(&state.weak, memory: &state.memory, cpu: cpu, a, v, release: release, seqCst: seqCst, historyMax: limits.historyMax)
         }
     }
 
@@ -189,6 +235,11 @@ final class Machine: Platform {
     func rmw(_ a: Int, ordering: AtomicUpdateOrdering, _ f: (UInt64) -> UInt64) -> UInt64 {
         touchBuffered()
         touched.writes |= components.memory(a)
+        if model == .rc11 {
+            touched.reads |= components.weak
+            touched.writes |= components.weak
+            return ViewOrder.rmw(&state.weak, memory: &state.memory, cpu: cpu, a, ordering: ordering, historyMax: limits.historyMax, f)
+        }
         return SequentialConsistency.rmw(&state, cpu: cpu, a, ordering: ordering, f)
     }
 
@@ -198,6 +249,7 @@ final class Machine: Platform {
         case .sc: return SequentialConsistency.drainable(&state, cpu: c)
         case .tso: return TotalStoreOrder.drainable(&state, cpu: c)
         case .pso: return PartialStoreOrder.drainable(&state, cpu: c)
+        case .rc11: return []
         }
     }
 
@@ -480,7 +532,7 @@ final class Machine: Platform {
     func check(_ at: Location, _ holds: (UInt64) -> Bool, _ message: @autoclosure () -> String) throws(Suspend) {
         // Only in the step that runs this point live: on replay the memory has moved on.
         try ghost { () throws(Suspend) in
-            try checkCoreAssertion(holds(read(map.address(at))), message())
+            try checkCoreAssertion(holds(peek(map.address(at))), message())
         }
     }
 

@@ -12,14 +12,22 @@ public enum MemoryModel: String, Hashable, Sendable, CaseIterable, Codable {
     /// it stands for what a compiler or a weaker CPU may do with a relaxed store, and
     /// is the model under which a missing `release` becomes visible.
     case pso
+    /// A C11/RC11-style model in which loads may read older stores, and load, store,
+    /// RMW and fence orderings all matter (Memory/ViewOrder.swift says exactly what of
+    /// RC11 it covers). Weaker than any hardware model here: it stands for arm64,
+    /// POWER and RISC-V as far as the C11 orderings the core uses can say.
+    case rc11
 
-    public var description: String { rawValue.uppercased() }
+    public var description: String { self == .rc11 ? "RC11" : rawValue.uppercased() }
 }
 
 /// Named limits of the explorer (TigerBeetle style: every bound has a name).
 public struct Limits: Hashable, Sendable, Codable {
     /// Entries a CPU's store buffer holds; a store into a full buffer waits for a drain.
     public var storeBufferDepthMax: Int = 4
+    /// Under rc11: the stores each location keeps for loads to read (older ones can no
+    /// longer be read: a pass is exhaustive up to this bound, as with loom's).
+    public var historyMax: Int = 4
     /// Distinct states before the explorer gives up and says so (raise with --states-max).
     public var statesMax: Int = 5_000_000
     /// Steps in one execution (a longer one means a program did not terminate).

@@ -33,6 +33,9 @@ extension Explorer {
     private func applyMove(_ move: Move, to state: MachineState, on m: Machine) -> StepResult {
         m.state = state
         m.touched = .empty
+        m.choice = 0
+        m.readChoices = 1
+        m.choiceUsed = false
         if case .drain = move {} else {
             // Any other move runs the CPU's own frames: its ghost state (context, pin
             // checks, pending IPIs, the NMI flag) is read and written.
@@ -55,6 +58,9 @@ extension Explorer {
             let ipis = m.state.cpus[c].pendingIPIs
             m.state.cpus[c].pendingIPIs = []
             m.state.cpus[c].frames.append(Frame(kind: .ipi, ipis: ipis))
+            // Taking an IPI synchronizes with its senders (the csd list's xchg: a full
+            // barrier); the senders fenced when they sent (Machine.sendInterrupts).
+            m.ghostSyncArrive(c)
             return stepTop(c, on: m, announce: "IPI arrives: \(ipis.map { $0.kind.rawValue }.joined(separator: ","))")
         case .irq(let c):
             m.state.cpus[c].irqsLeft -= 1
@@ -65,7 +71,8 @@ extension Explorer {
             m.state.cpus[c].inNMI = true
             m.state.cpus[c].frames.append(Frame(kind: .nmi, savedUserCR3: m.state.cpus[c].userCR3))
             return stepTop(c, on: m, announce: "NMI arrives")
-        case .step(let c):
+        case .step(let c, let k):
+            m.choice = k
             return stepTop(c, on: m, announce: nil)
         }
     }

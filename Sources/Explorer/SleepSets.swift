@@ -45,7 +45,7 @@ enum SleepSets {
     /// sleeps (always tried: safe).
     @inline(__always) static func bit(_ m: Move) -> UInt32? {
         switch m {
-        case .step(let c): return 1 << UInt32(c * 4)
+        case .step(let c, let k): return k == 0 ? 1 << UInt32(c * 4) : nil
         case .ipi(let c): return 1 << UInt32(c * 4 + 1)
         case .irq(let c): return 1 << UInt32(c * 4 + 2)
         case .nmi(let c): return 1 << UInt32(c * 4 + 3)

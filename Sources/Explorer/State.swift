@@ -152,14 +152,17 @@ struct MachineState: Hashable {
     var buffers: [[BufferedStore]]
     var cpus: [CPUState]
     var ghost: GlobalGhost
+    /// Under rc11 only: modification orders and views (Memory/ViewOrder.swift).
+    var weak = WeakMemory()
 
     mutating func apply(_ e: BufferedStore) { memory[Int(e.address)] = e.value }
 }
 
 /// A choice the explorer makes at a state.
 public enum Move: Hashable, Sendable, CustomStringConvertible {
-    /// The CPU's top frame performs its next shared access (or finishes its op).
-    case step(Int)
+    /// The CPU's top frame performs its next shared access (or finishes its op). Under
+    /// rc11 a load may read one of several stores: `choice` says which (0: the newest).
+    case step(Int, choice: Int = 0)
     /// Entry `index` of the CPU's store buffer drains to memory.
     case drain(cpu: Int, index: Int)
     /// The CPU takes its pending IPIs.
@@ -171,11 +174,21 @@ public enum Move: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .step(let c): return "step cpu\(c)"
+        case .step(let c, let k): return k == 0 ? "step cpu\(c)" : "step cpu\(c) reading the \(Move.ordinal(k)) newest store"
         case .drain(let c, let i): return "drain cpu\(c)[\(i)]"
         case .ipi(let c): return "ipi cpu\(c)"
         case .irq(let c): return "irq cpu\(c)"
         case .nmi(let c): return "nmi cpu\(c)"
+        }
+    }
+}
+
+extension Move {
+    static func ordinal(_ k: Int) -> String {
+        switch k + 1 {
+        case 2: return "2nd"
+        case 3: return "3rd"
+        default: return "\(k + 1)th"
         }
     }
 }

@@ -97,6 +97,10 @@ final class StateCodec {
     /// its memory cells plus a lookup per component.
     private var cpuCache: [[(buffer: [BufferedStore], cpu: CPUState)]]
     private var ghostCache: [GlobalGhost] = []
+    /// Under rc11: the modification orders and views, a component of their own.
+    let weak: Bool
+    private let weakTable = StateStore()
+    private var weakCache: [WeakMemory] = []
     private var part = ByteWriter()
 
     /// A decoded state and the ids of its components (CPUs, then the ghost state), so
@@ -106,17 +110,19 @@ final class StateCodec {
         var ids: [Int]
     }
 
-    init(cpuCount: Int, memoryCount: Int) {
+    init(cpuCount: Int, memoryCount: Int, weak: Bool = false) {
         self.cpuCount = cpuCount
         self.memoryCount = memoryCount
+        self.weak = weak
         cpuTables = (0..<cpuCount).map { _ in StateStore() }
         cpuCache = Array(repeating: [], count: cpuCount)
     }
 
     /// Bytes held by the component tables.
-    var tableBytes: Int { cpuTables.map(\.bytes).reduce(ghostTable.bytes, +) }
-    /// Entries in the component tables (CPU-local states, ghost states).
-    var tableEntries: (cpu: Int, ghost: Int) { (cpuTables.map(\.count).reduce(0, +), ghostTable.count) }
+    var tableBytes: Int { cpuTables.map(\.bytes).reduce(ghostTable.bytes + weakTable.bytes, +) }
+    /// Entries in the component tables (CPU-local states, ghost states with the rc11
+    /// views).
+    var tableEntries: (cpu: Int, ghost: Int) { (cpuTables.map(\.count).reduce(0, +), ghostTable.count + weakTable.count) }
 
     /// Appends the encoding of `s` to `w`. With `parent` (the state `s` was reached
     /// from), components equal to the parent's keep its ids without being encoded
@@ -142,12 +148,25 @@ final class StateCodec {
         }
         if let p = parent, s.ghost == p.state.ghost {
             w.count(p.ids[cpuCount])
+        } else {
+            part.reset()
+            s.ghost.encode(into: &part, cpuCount: cpuCount)
+            let (id, new) = part.bytes.withUnsafeBytes { ghostTable.insert($0) }
+            if new { ghostCache.append(s.ghost) }
+            w.count(id)
+        }
+        guard weak else {
+            precondition(s.weak.isEmpty, "state codec: rc11 views in a state of another model")
+            return
+        }
+        if let p = parent, s.weak == p.state.weak {
+            w.count(p.ids[cpuCount + 1])
             return
         }
         part.reset()
-        s.ghost.encode(into: &part, cpuCount: cpuCount)
-        let (id, new) = part.bytes.withUnsafeBytes { ghostTable.insert($0) }
-        if new { ghostCache.append(s.ghost) }
+        s.weak.encode(into: &part)
+        let (id, new) = part.bytes.withUnsafeBytes { weakTable.insert($0) }
+        if new { weakCache.append(s.weak) }
         w.count(id)
     }
 
@@ -167,8 +186,14 @@ final class StateCodec {
         }
         let g = r.count()
         ids.append(g)
+        var state = MachineState(memory: memory, buffers: buffers, cpus: cpus, ghost: ghostCache[g])
+        if weak {
+            let k = r.count()
+            ids.append(k)
+            state.weak = weakCache[k]
+        }
         precondition(r.index == b.count, "state encoding: \(b.count - r.index) bytes left over")
-        return Decoded(state: MachineState(memory: memory, buffers: buffers, cpus: cpus, ghost: ghostCache[g]), ids: ids)
+        return Decoded(state: state, ids: ids)
     }
 
     /// Decodes from the component tables' bytes, not the cache (tests: the bytes alone
@@ -188,8 +213,13 @@ final class StateCodec {
         }
         var g = ByteReader(ghostTable.bytes(of: r.count()))
         let ghost = GlobalGhost(decoding: &g, cpuCount: cpuCount)
+        var state = MachineState(memory: memory, buffers: buffers, cpus: cpus, ghost: ghost)
+        if weak {
+            var v = ByteReader(weakTable.bytes(of: r.count()))
+            state.weak = WeakMemory(decoding: &v, locations: memoryCount, cpuCount: cpuCount)
+        }
         precondition(r.index == b.count, "state encoding: \(b.count - r.index) bytes left over")
-        return MachineState(memory: memory, buffers: buffers, cpus: cpus, ghost: ghost)
+        return state
     }
 
     /// The encoding of `s`, as a fresh array (tests).
@@ -329,13 +359,54 @@ extension GlobalGhost {
     }
 }
 
+extension WeakMemory {
+    /// Per location its history (count, then each store's value and view), per CPU its
+    /// view and fence views, then the seq_cst view. A view is a count (0: none) and its
+    /// indices.
+    func encode(into w: inout ByteWriter) {
+        func view(_ v: [UInt16]) {
+            w.count(v.count)
+            for x in v { w.varint(UInt64(x)) }
+        }
+        for a in history.indices {
+            w.varint(UInt64(base[a]))
+            w.count(history[a].count)
+            for m in history[a] {
+                w.sparse(m.value)
+                view(m.view)
+            }
+        }
+        for c in views.indices {
+            view(views[c])
+            view(fenceAcquire[c])
+            view(fenceRelease[c])
+        }
+        view(sc)
+    }
+
+    init(decoding r: inout ByteReader, locations n: Int, cpuCount: Int) {
+        func view() -> [UInt16] { (0..<r.count()).map { _ in UInt16(r.varint()) } }
+        self.init()
+        for _ in 0..<n {
+            base.append(UInt16(r.varint()))
+            history.append((0..<r.count()).map { _ in Message(value: r.sparse(), view: view()) })
+        }
+        for _ in 0..<cpuCount {
+            views.append(view())
+            fenceAcquire.append(view())
+            fenceRelease.append(view())
+        }
+        sc = view()
+    }
+}
+
 extension Move {
     /// A move in two bytes (the parent links of the breadth-first search keep one per
     /// stored state): kind in the top 3 bits, CPU in the next 5, store-buffer index in
     /// the low 8.
     var packed: UInt16 {
         switch self {
-        case .step(let c): return 0 << 13 | UInt16(c) << 8
+        case .step(let c, let k): return 0 << 13 | UInt16(c) << 8 | UInt16(k)
         case .drain(let c, let i): return 1 << 13 | UInt16(c) << 8 | UInt16(i)
         case .ipi(let c): return 2 << 13 | UInt16(c) << 8
         case .irq(let c): return 3 << 13 | UInt16(c) << 8
@@ -346,7 +417,7 @@ extension Move {
     init(packed p: UInt16) {
         let c = Int(p >> 8 & 0x1F)
         switch p >> 13 {
-        case 0: self = .step(c)
+        case 0: self = .step(c, choice: Int(p & 0xFF))
         case 1: self = .drain(cpu: c, index: Int(p & 0xFF))
         case 2: self = .ipi(c)
         case 3: self = .irq(c)
@@ -357,7 +428,7 @@ extension Move {
     /// The CPU whose move this is.
     var cpu: Int {
         switch self {
-        case .step(let c), .drain(let c, _), .ipi(let c), .irq(let c), .nmi(let c): return c
+        case .step(let c, _), .drain(let c, _), .ipi(let c), .irq(let c), .nmi(let c): return c
         }
     }
 }

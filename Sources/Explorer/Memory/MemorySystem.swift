@@ -5,13 +5,16 @@ import Atomics
 /// model is one file in this folder; a new model (one where loads may read older stores,
 /// say) plugs in here and in `MemoryModel.system`.
 ///
-/// Every access carries its ordering, as the core gave it. The models so far ignore the
-/// orderings of loads and read-modify-writes: a load acts as an acquire (loads are
-/// never reordered with each other or with later stores) and an RMW as a full fence (it
-/// drains the CPU's store buffer first, as locked instructions do on x86). So they can
-/// show that a store needs a release or a fence, not that a load needs an acquire; a
-/// model that uses `ordering` (C11-style, where loads may read older stores) is the next
-/// one to plug in here.
+/// Every access carries its ordering, as the core gave it. The store-buffer models
+/// ignore the orderings of loads and read-modify-writes: a load acts as an acquire
+/// (loads are never reordered with each other or with later stores) and an RMW as a
+/// full fence (it drains the CPU's store buffer first, as locked instructions do on
+/// x86). So they can show that a store needs a release or a fence, not that a load
+/// needs an acquire. The rc11 model (ViewOrder.swift) uses every ordering; it keeps
+/// modification orders and views instead of store buffers, so it has an interface of
+/// its own, called by the machine where these are (Machine.read/write/rmw/drainAll).
+/// The machine switches over the model rather than calling through an existential:
+/// that cost the explorer about a quarter of its throughput.
 protocol MemorySystem {
     /// What `cpu` reads at `a` with `ordering` (the harness's plain loads: `.relaxed`).
     static func read(_ s: inout MachineState, cpu: Int, _ a: Int, ordering: AtomicLoadOrdering) -> UInt64
@@ -59,18 +62,5 @@ extension StoreBuffered {
         }
         if s.buffers[cpu].count >= bufferMax { throw .blocked("store buffer full (\(bufferMax) entries)") }
         s.buffers[cpu].append(e)
-    }
-}
-
-extension MemoryModel {
-    /// The memory system of this model (for documentation and tests; the model platform
-    /// switches over the model instead, so that each access is a direct, inlinable
-    /// call: an existential here cost the explorer about a quarter of its throughput).
-    var system: any MemorySystem.Type {
-        switch self {
-        case .sc: return SequentialConsistency.self
-        case .tso: return TotalStoreOrder.self
-        case .pso: return PartialStoreOrder.self
-        }
     }
 }
