@@ -41,7 +41,7 @@ public struct Coverage: Sendable, Codable, Equatable {
                 case .runText: f.insert("run-text")
                 case .enterIdle(let polling): f.insert(polling ? "poll-idle" : "idle")
                 case .pollIdle: f.insert("poll-idle")
-                case .exitIdle, .kernelAccess, .litmusStore, .litmusLoad, .litmusFence: break
+                case .exitIdle, .kernelAccess, .litmusStore, .litmusLoad, .litmusAdd, .litmusFence: break
                 case .contextSwitch: f.insert("context-switch")
                 case .rcuReader: f.insert("rcu-reader")
                 }

@@ -59,7 +59,9 @@ extension Explorer {
         if !blocked.isEmpty {
             return Violation(invariant: .progress, message: "deadlock: " + blocked.joined(separator: "; "))
         }
-        if let forbidden = scenario.litmusForbidden, s.cpus.map({ Int($0.litmusSeen) }) == forbidden {
+        if let forbidden = scenario.litmusForbidden,
+           forbidden.loads.allSatisfy({ s.cpus[$0.key].litmusSeen == LitmusOutcome.packed($0.value) }),
+           forbidden.final.allSatisfy({ s.memory[map.objectField($0.key)] == UInt64($0.value) }) {
             return Violation(invariant: .litmusOutcome, message: "outcome \(forbidden) reached")
         }
         for c in 0..<scenario.cpuCount {

@@ -78,11 +78,19 @@ extension Machine {
             try f.submit(.reschedule, to: [t])
         case .interrupt(let t, let kind):
             try f.submit(kind, to: [t])
-        case .litmusStore(let cell, let release):
-            try storeAddress(map.objectField(cell), 1, release: release)
-        case .litmusLoad(let cell):
-            let v = try loadAddress(map.objectField(cell))
-            try ghost { () throws(Suspend) in state.cpus[c].litmusSeen = state.cpus[c].litmusSeen * 2 + Int8(v & 1) }
+        case .litmusStore(let cell, let value, let o):
+            try storeAddress(map.objectField(cell), UInt64(value), release: o != .relaxed, seqCst: o == .seqCst)
+        case .litmusLoad(let cell, let o):
+            let v = try loadAddress(map.objectField(cell), ordering: o.load)
+            try ghost { () throws(Suspend) in state.cpus[c].litmusSeen = state.cpus[c].litmusSeen * 4 + Int16(v & 3) }
+        case .litmusAdd(let cell, let o):
+            let a = map.objectField(cell)
+            let v = try access { () throws(Suspend) -> UInt64 in
+                let old = rmw(a, ordering: o.update) { $0 &+ 1 }
+                trace("fetch_add \(map.name(a)): \(old) -> \(old &+ 1)")
+                return old
+            }
+            try ghost { () throws(Suspend) in state.cpus[c].litmusSeen = state.cpus[c].litmusSeen * 4 + Int16(v & 3) }
         case .litmusFence:
             try fullFence()
         case .synchronizeRCU:

@@ -227,7 +227,7 @@ final class Machine: Platform {
         case .rc11:
             touched.reads |= components.weak
             touched.writes |= components.weak
-            ViewOrder.write(&state.weak, memory: &state.memory, cpu: cpu, a, v, release: release, seqCst: seqCst, historyMax: limits.historyMax)
+            ViewOrder.write(&state, cpu: cpu, a, v, release: release, seqCst: seqCst, historyMax: limits.historyMax)
         }
     }
 
@@ -238,7 +238,7 @@ final class Machine: Platform {
         if model == .rc11 {
             touched.reads |= components.weak
             touched.writes |= components.weak
-            return ViewOrder.rmw(&state.weak, memory: &state.memory, cpu: cpu, a, ordering: ordering, historyMax: limits.historyMax, f)
+            return ViewOrder.rmw(&state, cpu: cpu, a, ordering: ordering, historyMax: limits.historyMax, f)
         }
         return SequentialConsistency.rmw(&state, cpu: cpu, a, ordering: ordering, f)
     }
@@ -255,17 +255,17 @@ final class Machine: Platform {
 
     // MARK: Harness-level memory access by address (pte, text, RCU objects)
 
-    func loadAddress(_ a: Int) throws(Suspend) -> UInt64 {
+    func loadAddress(_ a: Int, ordering: AtomicLoadOrdering = .relaxed) throws(Suspend) -> UInt64 {
         try access { () throws(Suspend) -> UInt64 in
-            let v = read(a)
+            let v = read(a, ordering: ordering)
             trace("load \(map.name(a)) -> \(map.render(a, v))")
             return v
         }
     }
 
-    func storeAddress(_ a: Int, _ v: UInt64, release: Bool) throws(Suspend) {
+    func storeAddress(_ a: Int, _ v: UInt64, release: Bool, seqCst: Bool = false) throws(Suspend) {
         _ = try access { () throws(Suspend) -> UInt64 in
-            try write(a, v, release: release, seqCst: false)
+            try write(a, v, release: release, seqCst: seqCst)
             trace("store \(map.name(a)) = \(map.render(a, v))\(release ? " (release)" : "")")
             return 0
         }

@@ -1,3 +1,4 @@
+import Atomics
 import CPUFlags
 
 /// One step of a CPU's bounded program. Each op calls the protocol core; the explorer
@@ -43,10 +44,16 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
     /// readers wrote is visible, free object 0.
     case synchronizeRCU
 
-    // Litmus ops, for testing the memory models themselves (cells x = 0, y = 1).
-    case litmusStore(cell: Int, release: Bool)
-    /// Load the cell and remember the value as this CPU's outcome.
-    case litmusLoad(cell: Int)
+    // Litmus ops, for testing the memory models themselves (cells x = 0, y = 1, both 0
+    // at the start).
+    /// Store `value` (1 to 3) with `ordering` (relaxed, release or seq_cst).
+    case litmusStore(cell: Int, value: Int = 1, ordering: LitmusOrdering = .relaxed)
+    /// Load the cell with `ordering` (relaxed, acquire or seq_cst) and remember the value
+    /// as this CPU's next observation.
+    case litmusLoad(cell: Int, ordering: LitmusOrdering = .relaxed)
+    /// fetch_add(1) with `ordering`; the value it read is the next observation.
+    case litmusAdd(cell: Int, ordering: LitmusOrdering = .relaxed)
+    /// A seq_cst fence (smp_mb, mfence).
     case litmusFence
 
     /// Work a housekeeping CPU does for others (flushes, patches, pins, wakes, RCU).
@@ -63,7 +70,7 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
     public var irqsOn: Bool {
         switch self {
         case .exitToUser, .enterFromUser, .enterIdle, .exitIdle, .kernelAccess, .runText, .contextSwitch: return false
-        case .litmusStore, .litmusLoad, .litmusFence: return false
+        case .litmusStore, .litmusLoad, .litmusAdd, .litmusFence: return false
         case .pollIdle, .rcuReader, .flushKernelTLB, .patchText, .queueCallback, .runOnBehalf, .wake, .interrupt, .synchronizeRCU:
             return true
         }
@@ -87,9 +94,10 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
         case .wake(let t): return "wake(cpu\(t))"
         case .interrupt(let t, let k): return "interrupt(cpu\(t),\(k.rawValue))"
         case .synchronizeRCU: return "synchronize_rcu"
-        case .litmusStore(let c, let r): return "store \(c == 0 ? "x" : "y") = 1\(r ? " (release)" : "")"
-        case .litmusLoad(let c): return "load \(c == 0 ? "x" : "y")"
-        case .litmusFence: return "mfence"
+        case .litmusStore(let c, let v, let o): return "store \(LitmusOutcome.cellName(c)) = \(v)\(o == .relaxed ? "" : " (\(o.rawValue))")"
+        case .litmusLoad(let c, let o): return "load \(LitmusOutcome.cellName(c))\(o == .relaxed ? "" : " (\(o.rawValue))")"
+        case .litmusAdd(let c, let o): return "fetch_add \(LitmusOutcome.cellName(c))\(o == .relaxed ? "" : " (\(o.rawValue))")"
+        case .litmusFence: return "smp_mb"
         }
     }
 }
@@ -118,17 +126,16 @@ public struct Scenario: Hashable, Sendable {
     /// Grace periods interrupt the CPUs they find outside an EQS (expedited RCU,
     /// `rcu_exp_handler`), which then report a quiescent state unless in a reader.
     public var expeditedRCU: Bool = false
-    /// For litmus tests: the per-CPU load outcomes (see `CPUState.litmusSeen`: the loaded
-    /// values as binary digits after a leading 1) that count as a violation when an
-    /// execution ends with them.
-    public var litmusForbidden: [Int]?
+    /// For litmus tests: the outcome that counts as a violation when an execution ends
+    /// with it.
+    public var litmusForbidden: LitmusOutcome?
 
     public var cpuCount: Int { programs.count }
 
     public init(
         name: String, summary: String, programs: [[Op]], start: [Mode], pti: Bool = true,
         config: ProtocolConfig = ProtocolConfig(), nmis: [Int]? = nil, irqs: [Int]? = nil,
-        nmiBody: NMIBody = .kernelAccess, covers: [Int], expeditedRCU: Bool = false, litmusForbidden: [Int]? = nil
+        nmiBody: NMIBody = .kernelAccess, covers: [Int], expeditedRCU: Bool = false, litmusForbidden: LitmusOutcome? = nil
     ) {
         self.expeditedRCU = expeditedRCU
         self.litmusForbidden = litmusForbidden
@@ -150,6 +157,20 @@ public struct Scenario: Hashable, Sendable {
         if start.count != cpuCount { return "\(name): \(start.count) start modes for \(cpuCount) CPUs" }
         if nmis.count != cpuCount || irqs.count != cpuCount { return "\(name): nmis/irqs need one entry per CPU" }
         for (c, p) in programs.enumerated() {
+            let observations = p.filter { if case .litmusLoad = $0 { return true }; if case .litmusAdd = $0 { return true }; return false }.count
+            if observations > LitmusOutcome.loadsMax { return "\(name): cpu\(c) makes \(observations) litmus loads, at most \(LitmusOutcome.loadsMax)" }
+        }
+        if let f = litmusForbidden {
+            for (c, values) in f.loads {
+                if c < 0 || c >= cpuCount { return "\(name): litmus outcome names cpu\(c) of \(cpuCount)" }
+                if values.contains(where: { !(0...LitmusOutcome.valueMax).contains($0) }) { return "\(name): litmus outcome values are 0 to \(LitmusOutcome.valueMax)" }
+                if values.count > LitmusOutcome.loadsMax { return "\(name): litmus outcome of cpu\(c) has more than \(LitmusOutcome.loadsMax) values" }
+            }
+            for (cell, v) in f.final where !(0...1).contains(cell) || !(0...LitmusOutcome.valueMax).contains(v) {
+                return "\(name): litmus final value \(v) of cell \(cell): cells x, y; values 0 to \(LitmusOutcome.valueMax)"
+            }
+        }
+        for (c, p) in programs.enumerated() {
             for op in p {
                 switch op {
                 case .queueCallback(let t, let id), .runOnBehalf(let t, let id):
@@ -157,6 +178,15 @@ public struct Scenario: Hashable, Sendable {
                     if id < 0 || id >= 64 { return "\(name): cpu\(c) \(op): callback id outside 0..<64" }
                 case .wake(let t), .interrupt(let t, _):
                     if t < 0 || t >= cpuCount || t == c { return "\(name): cpu\(c) \(op): bad target" }
+                case .litmusStore(let cell, let v, let o):
+                    if !(0...1).contains(cell) { return "\(name): cpu\(c) \(op): cell x or y" }
+                    if !(1...LitmusOutcome.valueMax).contains(v) { return "\(name): cpu\(c) \(op): value 1 to \(LitmusOutcome.valueMax)" }
+                    if o == .acquire { return "\(name): cpu\(c) \(op): a store is relaxed, release or seq_cst" }
+                case .litmusLoad(let cell, let o):
+                    if !(0...1).contains(cell) { return "\(name): cpu\(c) \(op): cell x or y" }
+                    if o == .release { return "\(name): cpu\(c) \(op): a load is relaxed, acquire or seq_cst" }
+                case .litmusAdd(let cell, _):
+                    if !(0...1).contains(cell) { return "\(name): cpu\(c) \(op): cell x or y" }
                 default: break
                 }
             }
@@ -194,6 +224,60 @@ public struct Scenario: Hashable, Sendable {
     }
 }
 
+/// The ordering of a litmus access: the C11 orderings the core uses.
+public enum LitmusOrdering: String, Hashable, Sendable, Codable, CaseIterable {
+    case relaxed, acquire, release
+    case seqCst = "seq_cst"
+
+    var load: AtomicLoadOrdering {
+        switch self {
+        case .relaxed, .release: return .relaxed
+        case .acquire: return .acquiring
+        case .seqCst: return .sequentiallyConsistent
+        }
+    }
+    var update: AtomicUpdateOrdering {
+        switch self {
+        case .relaxed: return .relaxed
+        case .acquire: return .acquiring
+        case .release: return .releasing
+        case .seqCst: return .sequentiallyConsistent
+        }
+    }
+}
+
+/// A litmus test's outcome: what some CPUs' loads returned, in program order, and the
+/// final values of some cells. Written `1:1,0 2:0 x=2` (CPU 1's loads returned 1 then 0,
+/// CPU 2's returned 0, x ends as 2); unnamed CPUs and cells may be anything.
+public struct LitmusOutcome: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// CPU -> the values of its litmus loads (and fetch_adds), in program order.
+    public var loads: [Int: [Int]]
+    /// Cell (0 = x, 1 = y) -> its final value.
+    public var final: [Int: Int]
+
+    public init(loads: [Int: [Int]] = [:], final: [Int: Int] = [:]) {
+        self.loads = loads
+        self.final = final
+    }
+
+    /// The most litmus loads a CPU may make (`CPUState.litmusSeen` holds two bits each).
+    public static let loadsMax = 7
+    /// Litmus values are 0 to 3.
+    public static let valueMax = 3
+
+    static func cellName(_ c: Int) -> String { c == 0 ? "x" : "y" }
+
+    /// The observations as `CPUState.litmusSeen` packs them: base-4 digits after a 1.
+    static func packed(_ values: [Int]) -> Int16 {
+        values.reduce(1) { $0 * 4 + Int16($1) }
+    }
+
+    public var description: String {
+        (loads.keys.sorted().map { "\($0):\(loads[$0]!.map(String.init).joined(separator: ","))" }
+            + final.keys.sorted().map { "\(LitmusOutcome.cellName($0))=\(final[$0]!)" }).joined(separator: " ")
+    }
+}
+
 extension Scenario {
     public static func named(_ name: String) -> Scenario? { standard.first { $0.name == name } }
 }
@@ -210,7 +294,9 @@ public struct ScenarioDescription: Codable, Sendable, Equatable {
         public var polling: Bool?
         public var write: Bool?
         public var cell: Int?
-        public var release: Bool?
+        /// Litmus stores: the value; litmus accesses: the ordering.
+        public var value: Int?
+        public var ordering: String?
     }
     public struct CPU: Codable, Sendable, Equatable {
         public var cpu: Int
@@ -243,8 +329,9 @@ extension Op {
         case .queueCallback(let t, let id), .runOnBehalf(let t, let id): d.target = t; d.id = id
         case .wake(let t): d.target = t
         case .interrupt(let t, let k): d.target = t; d.kind = k.rawValue
-        case .litmusStore(let c, let r): d.op = "litmus_store"; d.cell = c; d.release = r
-        case .litmusLoad(let c): d.op = "litmus_load"; d.cell = c
+        case .litmusStore(let c, let v, let o): d.op = "litmus_store"; d.cell = c; d.value = v; d.ordering = o.rawValue
+        case .litmusLoad(let c, let o): d.op = "litmus_load"; d.cell = c; d.ordering = o.rawValue
+        case .litmusAdd(let c, let o): d.op = "litmus_add"; d.cell = c; d.ordering = o.rawValue
         case .litmusFence: d.op = "litmus_fence"
         default: break
         }

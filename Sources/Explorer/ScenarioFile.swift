@@ -21,9 +21,12 @@ import CPUFlags
 /// run_text, enter_idle, enter_idle(poll), poll_idle, exit_idle, context_switch,
 /// rcu_reader, rcu_reader(write), flush_kernel_tlb, patch_text,
 /// queue_callback(TARGET,ID), run_on_behalf(TARGET,ID), wake(TARGET),
-/// interrupt(TARGET,KIND), synchronize_rcu, litmus_store(x|y[,release]),
-/// litmus_load(x|y), litmus_fence. TARGET is a CPU number, KIND a work kind
-/// (kernelTLBFlush, userTLBFlush, ...). Errors name the file, line and column, and what
+/// interrupt(TARGET,KIND), synchronize_rcu, litmus_store(x|y[,VALUE][,ORDERING]),
+/// litmus_load(x|y[,ORDERING]), litmus_add(x|y[,ORDERING]), litmus_fence. TARGET is a
+/// CPU number, KIND a work kind (kernelTLBFlush, userTLBFlush, ...), VALUE 1 to 3,
+/// ORDERING relaxed (the default), acquire (loads), release (stores) or seq_cst.
+/// `litmus-forbidden 1:1,0 x=2` names the outcome that counts as a violation (CPU 1's
+/// litmus loads returned 1 then 0, x ended as 2). Errors name the file, line and column, and what
 /// was expected there; the scenario is then checked as every scenario is (`problem`).
 public enum ScenarioFile {
     public struct Failure: Error, CustomStringConvertible, Sendable {
@@ -41,7 +44,7 @@ public enum ScenarioFile {
         var config = ProtocolConfig()
         var pti = true, expedited = false, nmiBody = NMIBody.kernelAccess
         var cpus: [(start: Mode, nmis: Int, irqs: Int, ops: [Op])] = []
-        var forbidden: [Int]?
+        var forbidden: LitmusOutcome?
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let lineNo = i + 1
             let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
@@ -97,11 +100,23 @@ public enum ScenarioFile {
                 }
                 config.mutations.insert(m.mutation)
             case "litmus-forbidden":
-                var f: [Int] = []
+                var f = LitmusOutcome()
+                let what = "CPU:VALUES (as 1:1,0) or CELL=VALUE (as x=2), values 0 to \(LitmusOutcome.valueMax)"
                 for w in words.dropFirst() {
-                    guard let n = Int(w.text), n > 0 else { throw fail(w, "a positive outcome code") }
-                    f.append(n)
+                    let value = { (t: Substring) -> Int? in Int(t).flatMap { (0...LitmusOutcome.valueMax).contains($0) ? $0 : nil } }
+                    if let colon = w.text.firstIndex(of: ":") {
+                        guard let c = Int(w.text[..<colon]), c >= 0, f.loads[c] == nil else { throw fail(w, what) }
+                        let vs = w.text[w.text.index(after: colon)...].split(separator: ",", omittingEmptySubsequences: false).map(value)
+                        guard !vs.isEmpty, vs.allSatisfy({ $0 != nil }) else { throw fail(w, what) }
+                        f.loads[c] = vs.map { $0! }
+                    } else if let eq = w.text.firstIndex(of: "="), ["x", "y"].contains(String(w.text[..<eq])),
+                              let v = value(w.text[w.text.index(after: eq)...]) {
+                        f.final[w.text.hasPrefix("x") ? 0 : 1] = v
+                    } else {
+                        throw fail(w, what)
+                    }
                 }
+                guard !f.loads.isEmpty || !f.final.isEmpty else { throw fail(nil, what) }
                 forbidden = f
             case "cpu":
                 cpus.append(try cpuLine(words, expectedIndex: cpus.count, fail: fail))
@@ -174,7 +189,7 @@ public enum ScenarioFile {
         return (start, nmis, irqs, ops)
     }
 
-    static let opNames = "exit_to_user, enter_from_user, kernel_access, run_text, enter_idle[(poll)], poll_idle, exit_idle, context_switch, rcu_reader[(write)], flush_kernel_tlb, patch_text, queue_callback(T,ID), run_on_behalf(T,ID), wake(T), interrupt(T,KIND), synchronize_rcu, litmus_store(x|y[,release]), litmus_load(x|y), litmus_fence"
+    static let opNames = "exit_to_user, enter_from_user, kernel_access, run_text, enter_idle[(poll)], poll_idle, exit_idle, context_switch, rcu_reader[(write)], flush_kernel_tlb, patch_text, queue_callback(T,ID), run_on_behalf(T,ID), wake(T), interrupt(T,KIND), synchronize_rcu, litmus_store(x|y[,VALUE][,ORDERING]), litmus_load(x|y[,ORDERING]), litmus_add(x|y[,ORDERING]), litmus_fence"
 
     static func op(_ w: Token, fail: (Token?, String) -> Failure) throws(Failure) -> Op {
         var name = w.text
@@ -225,10 +240,27 @@ public enum ScenarioFile {
                 throw fail(w, "a work kind in '\(w.text)': \(WorkKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             return .interrupt(target: try int(0, "a target CPU"), kind: k)
-        case "litmus_store":
-            guard args.count == 1 || (args.count == 2 && args[1] == "release") else { throw fail(w, "litmus_store(x|y) or litmus_store(x|y,release)") }
-            return .litmusStore(cell: try cell(args[0]), release: args.count == 2)
-        case "litmus_load": try arity(1); return .litmusLoad(cell: try cell(args[0]))
+        case "litmus_store", "litmus_load", "litmus_add":
+            let shape = name == "litmus_store" ? "litmus_store(x|y[,VALUE][,relaxed|release|seq_cst])"
+                : "\(name)(x|y[,relaxed|acquire|seq_cst\(name == "litmus_add" ? "|release" : "")])"
+            guard (1...3).contains(args.count) else { throw fail(w, shape) }
+            var value = 1
+            var ordering = LitmusOrdering.relaxed
+            for a in args.dropFirst() {
+                if let v = Int(a), name == "litmus_store", (1...LitmusOutcome.valueMax).contains(v) {
+                    value = v
+                } else if let o = LitmusOrdering(rawValue: a) {
+                    ordering = o
+                } else {
+                    throw fail(w, shape)
+                }
+            }
+            let c = try cell(args[0])
+            switch name {
+            case "litmus_store": return .litmusStore(cell: c, value: value, ordering: ordering)
+            case "litmus_load": return .litmusLoad(cell: c, ordering: ordering)
+            default: return .litmusAdd(cell: c, ordering: ordering)
+            }
         case "litmus_fence": try arity(0); return .litmusFence
         default: throw fail(w, "an op: \(opNames)")
         }
@@ -248,7 +280,7 @@ public enum ScenarioFile {
         out += "nmi-body \(s.nmiBody == .kernelAccess ? "kernel-access" : "rcu-reader")\n"
         out += "expedited-rcu \(s.expeditedRCU ? "on" : "off")\n"
         for m in Mutations.named where s.config.mutations.contains(m.mutation) { out += "mutation \(m.name)\n" }
-        if let f = s.litmusForbidden { out += "litmus-forbidden \(f.map(String.init).joined(separator: " "))\n" }
+        if let f = s.litmusForbidden { out += "litmus-forbidden \(f)\n" }
         let modeWord: [Mode: String] = [.kernel: "kernel", .user: "user", .idle: "idle", .indeterminate: "indeterminate"]
         for c in s.programs.indices {
             var head = "cpu \(c) \(modeWord[s.start[c]]!)"
@@ -270,7 +302,8 @@ public enum ScenarioFile {
         if d.polling == true { args.append("poll") }
         if d.write == true { args.append("write") }
         if let c = d.cell { args.append(c == 0 ? "x" : "y") }
-        if d.release == true { args.append("release") }
+        if let v = d.value, v != 1 { args.append("\(v)") }
+        if let o = d.ordering, o != LitmusOrdering.relaxed.rawValue { args.append(o) }
         return args.isEmpty ? d.op : "\(d.op)(\(args.joined(separator: ",")))"
     }
 }

@@ -63,9 +63,9 @@ struct CPUState: Hashable {
     /// not reached `kernelCodeEnds` since. From here on it may do nothing but the pin
     /// handshake while a pinner works on its behalf.
     var kernelSide: Bool = false
-    /// Litmus tests: the values this CPU's litmus loads returned, as binary digits after
-    /// a leading 1 (no loads: 1; loaded 1 then 0: 0b110 = 6).
-    var litmusSeen: Int8 = 1
+    /// Litmus tests: the values this CPU's litmus loads returned, as base-4 digits after
+    /// a leading 1 (no loads: 1; loaded 1 then 0: 0b1_01_00 = 20). `LitmusOutcome.packed`.
+    var litmusSeen: Int16 = 1
     /// Expedited RCU: this CPU reported a quiescent state from rcu_exp_handler, or
     /// will at the end of the reader the interrupt found it in.
     var qsReported: Bool = false

@@ -288,7 +288,7 @@ extension CPUState {
         w.u8(UInt8(bitPattern: nmisLeft) << 4 | UInt8(bitPattern: irqsLeft) & 0x0F)
         w.u8(reader[0] << 4 | reader[1])
         w.i8(eqsEntries)
-        w.i8(litmusSeen)
+        w.varint(UInt64(UInt16(bitPattern: litmusSeen)))
     }
 
     init(decoding r: inout ByteReader) {
@@ -307,7 +307,7 @@ extension CPUState {
         reader = ReaderLevels(task: readers >> 4, nmi: readers & 0x0F)
         eqsEntries = r.i8()
         kernelSide = flags & 0x10 != 0
-        litmusSeen = r.i8()
+        litmusSeen = Int16(bitPattern: UInt16(truncatingIfNeeded: r.varint()))
         qsReported = flags & 0x20 != 0
         qsDeferred = flags & 0x40 != 0
         needResched = flags & 0x80 != 0

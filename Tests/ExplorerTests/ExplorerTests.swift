@@ -64,49 +64,6 @@ func mutantNeedsWeakerModel(_ m: MutantCase) throws {
     #expect(a.states == b.states)
 }
 
-// MARK: Litmus tests of the memory models (the checker's own gaps, loom style)
-
-func litmus(_ programs: [[Op]], forbidden: [Int]) -> Scenario {
-    Scenario(name: "litmus", summary: "", programs: programs, start: [.kernel, .kernel], covers: [],
-             litmusForbidden: forbidden)
-}
-
-/// Store buffering: x = 1; r0 = y || y = 1; r1 = x. r0 = r1 = 0 (each CPU's outcome
-/// 0b10) needs store buffers.
-@Test func storeBufferingIsReachableOnlyUnderTSO() {
-    let sb = litmus([[.litmusStore(cell: 0, release: false), .litmusLoad(cell: 1)],
-                     [.litmusStore(cell: 1, release: false), .litmusLoad(cell: 0)]], forbidden: [0b10, 0b10])
-    #expect(Explorer(scenario: sb, model: .sc).run().violation == nil)
-    #expect(Explorer(scenario: sb, model: .tso).run().violation?.invariant == .litmusOutcome)
-    #expect(Explorer(scenario: sb, model: .pso).run().violation?.invariant == .litmusOutcome)
-    let fenced = litmus([[.litmusStore(cell: 0, release: false), .litmusFence, .litmusLoad(cell: 1)],
-                         [.litmusStore(cell: 1, release: false), .litmusFence, .litmusLoad(cell: 0)]], forbidden: [0b10, 0b10])
-    #expect(Explorer(scenario: fenced, model: .tso).run().violation == nil)
-    #expect(Explorer(scenario: fenced, model: .pso).run().violation == nil)
-}
-
-/// Message passing: data = 1; flag = 1 || r1 = flag; r0 = data. Seeing the flag (1) but
-/// not the data (0), outcome 0b110 on CPU 1, needs store-store reordering: reachable
-/// under PSO with a relaxed flag store only.
-@Test func messagePassingBreaksOnlyUnderPSOWithoutRelease() {
-    func mp(release: Bool) -> Scenario {
-        litmus([[.litmusStore(cell: 0, release: false), .litmusStore(cell: 1, release: release)],
-                [.litmusLoad(cell: 1), .litmusLoad(cell: 0)]], forbidden: [1, 0b110])
-    }
-    #expect(Explorer(scenario: mp(release: false), model: .sc).run().violation == nil)
-    #expect(Explorer(scenario: mp(release: false), model: .tso).run().violation == nil)
-    #expect(Explorer(scenario: mp(release: false), model: .pso).run().violation?.invariant == .litmusOutcome)
-    #expect(Explorer(scenario: mp(release: true), model: .pso).run().violation == nil)
-}
-
-/// Sanity: the outcome a litmus test forbids is reachable at all (so the tests above
-/// can fail): under SC, SB's other outcomes occur, e.g. both CPUs see 1.
-@Test func litmusOutcomesAreObserved() {
-    let sb = litmus([[.litmusStore(cell: 0, release: false), .litmusLoad(cell: 1)],
-                     [.litmusStore(cell: 1, release: false), .litmusLoad(cell: 0)]], forbidden: [0b11, 0b11])
-    #expect(Explorer(scenario: sb, model: .sc).run().violation?.invariant == .litmusOutcome)
-}
-
 @Test func resizedScenariosHold() throws {
     for name in ["tlb-flush", "pin", "rcu"] {
         let s = try #require(Scenario.named(name)).withCPUs(3)

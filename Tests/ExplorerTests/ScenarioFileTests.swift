@@ -26,10 +26,11 @@ func theStandardScenarioIsItsFile(_ name: String) throws {
                     .wake(target: 1), .interrupt(target: 2, kind: .userTLBFlush), .synchronizeRCU],
                    [.exitToUser, .enterFromUser, .kernelAccess, .runText, .enterIdle(polling: true), .pollIdle, .exitIdle,
                     .enterIdle(polling: false), .exitIdle, .contextSwitch, .rcuReader(write: true), .rcuReader(write: false)],
-                   [.litmusStore(cell: 0, release: true), .litmusStore(cell: 1, release: false), .litmusLoad(cell: 1), .litmusFence]],
+                   [.litmusStore(cell: 0, ordering: .release), .litmusStore(cell: 1, value: 3), .litmusStore(cell: 1, value: 2, ordering: .seqCst),
+                    .litmusLoad(cell: 1), .litmusLoad(cell: 0, ordering: .acquire), .litmusAdd(cell: 1, ordering: .seqCst), .litmusFence]],
         start: [.kernel, .indeterminate, .idle], pti: false,
         config: ProtocolConfig(exitPolicy: .adaptive, pinProtocol: .countThenCheck, mutations: [.entryExchange, .pinNoFence]),
-        nmis: [0, 2, 0], irqs: [0, 1, 3], nmiBody: .rcuReader, covers: [1, 12], expeditedRCU: true, litmusForbidden: [5, 7])
+        nmis: [0, 2, 0], irqs: [0, 1, 3], nmiBody: .rcuReader, covers: [1, 12], expeditedRCU: true, litmusForbidden: LitmusOutcome(loads: [2: [1, 0, 3]], final: [0: 2]))
     s.summary = "every op once  (spaces kept inside)"
     #expect(try ScenarioFile.parse(ScenarioFile.render(s), source: "t") == s)
 }

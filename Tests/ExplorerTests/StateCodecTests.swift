@@ -14,8 +14,15 @@ func walkStates(_ scenario: Scenario, _ model: MemoryModel, limit: Int, _ body: 
         var next: [MachineState] = []
         for s in frontier {
             body(s)
-            for move in e.candidateMoves(s, on: m) {
-                if case .next(let t) = e.apply(move, to: s, on: m), seen.insert(t).inserted { next.append(t) }
+            var moves = e.candidateMoves(s, on: m)
+            var i = 0
+            var more: [Move] = []
+            while i < moves.count {
+                let move = moves[i]
+                i += 1
+                let r = e.apply(move, to: s, on: m)
+                if e.moreChoices(after: move, on: m, into: &more) { moves += more }
+                if case .next(let t) = r, seen.insert(t).inserted { next.append(t) }
             }
         }
         frontier = next
@@ -28,8 +35,8 @@ func walkStates(_ scenario: Scenario, _ model: MemoryModel, limit: Int, _ body: 
 /// test under PSO.
 @Test(arguments: Scenario.standard)
 func packedStatesDecodeExactly(_ scenario: Scenario) {
-    for model in [MemoryModel.tso, .pso] {
-        let codec = StateCodec(cpuCount: scenario.cpuCount, memoryCount: AddressMap(cpuCount: scenario.cpuCount).count)
+    for model in [MemoryModel.tso, .pso, .rc11] {
+        let codec = StateCodec(cpuCount: scenario.cpuCount, memoryCount: AddressMap(cpuCount: scenario.cpuCount).count, weak: model == .rc11)
         var byEncoding: [[UInt8]: MachineState] = [:]
         var buffered = 0
         walkStates(scenario, model, limit: 3_000) { s in
@@ -47,7 +54,9 @@ func packedStatesDecodeExactly(_ scenario: Scenario) {
             if s.buffers.contains(where: { !$0.isEmpty }) { buffered += 1 }
         }
         #expect(byEncoding.count > 100)
-        #expect(buffered > 0, "\(scenario.name) \(model): no state with a buffered store was checked")
+        if model != .rc11 {
+            #expect(buffered > 0, "\(scenario.name) \(model): no state with a buffered store was checked")
+        }
     }
 }
 

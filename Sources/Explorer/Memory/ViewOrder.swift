@@ -135,8 +135,14 @@ enum ViewOrder {
 
     /// A store by `cpu`, placed last in `a`'s modification order. `release` makes it
     /// carry the CPU's view; `seqCst` also fences first.
-    static func write(_ w: inout WeakMemory, memory: inout MemoryCellsArray, cpu: Int, _ a: Int, _ value: UInt64,
+    static func write(_ s: inout MachineState, cpu: Int, _ a: Int, _ value: UInt64,
                       release: Bool, seqCst: Bool, historyMax: Int, carrying extra: [UInt16] = []) {
+        s.memory[a] = value
+        write(&s.weak, cpu: cpu, a, value, release: release, seqCst: seqCst, historyMax: historyMax, carrying: extra)
+    }
+
+    private static func write(_ w: inout WeakMemory, cpu: Int, _ a: Int, _ value: UInt64,
+                              release: Bool, seqCst: Bool, historyMax: Int, carrying extra: [UInt16]) {
         if seqCst { fence(&w, cpu: cpu) }
         defer { if seqCst { fence(&w, cpu: cpu) } }
         let index = w.newest(a) + 1
@@ -149,32 +155,35 @@ enum ViewOrder {
             w.history[a].removeFirst(drop)
             w.base[a] += UInt16(drop)
         }
-        memory[a] = value
     }
 
     /// A read-modify-write: reads the newest store (atomicity: nothing comes between it
     /// and its own store in modification order), stores `f(old)` after it, and carries
     /// the view of the store it read (the release sequence continues through RMWs).
-    static func rmw(_ w: inout WeakMemory, memory: inout MemoryCellsArray, cpu: Int, _ a: Int,
+    static func rmw(_ s: inout MachineState, cpu: Int, _ a: Int,
                     ordering: AtomicUpdateOrdering, historyMax: Int, _ f: (UInt64) -> UInt64) -> UInt64 {
+        let (old, new, view) = rmwRead(&s.weak, cpu: cpu, a, ordering: ordering, f)
+        let release = ordering == .releasing || ordering == .acquiringAndReleasing || ordering == .sequentiallyConsistent
+        s.memory[a] = new
+        write(&s.weak, cpu: cpu, a, new, release: release, seqCst: false, historyMax: historyMax, carrying: view)
+        if ordering == .sequentiallyConsistent { fence(&s.weak, cpu: cpu) }
+        return old
+    }
+
+    /// The read half of an RMW: the newest store, its value after `f`, and its view.
+    private static func rmwRead(_ w: inout WeakMemory, cpu: Int, _ a: Int, ordering: AtomicUpdateOrdering,
+                                _ f: (UInt64) -> UInt64) -> (old: UInt64, new: UInt64, view: [UInt16]) {
         let seqCst = ordering == .sequentiallyConsistent
         if seqCst { fence(&w, cpu: cpu) }
-        defer { if seqCst { fence(&w, cpu: cpu) } }
         let index = w.newest(a)
         let m = w.history[a][index - Int(w.base[a])]
         w.views[cpu][a] = max(w.views[cpu][a], UInt16(index))
         let acquire = ordering == .acquiring || ordering == .acquiringAndReleasing || seqCst
-        let release = ordering == .releasing || ordering == .acquiringAndReleasing || seqCst
         if acquire {
             WeakMemory.join(&w.views[cpu], m.view)
         } else {
             WeakMemory.join(&w.fenceAcquire[cpu], m.view)
         }
-        let new = f(m.value)
-        write(&w, memory: &memory, cpu: cpu, a, new, release: release, seqCst: false, historyMax: historyMax, carrying: m.view)
-        return m.value
+        return (m.value, f(m.value), m.view)
     }
 }
-
-/// The machine's memory cells as the rc11 model writes them (the newest store of each).
-typealias MemoryCellsArray = [UInt64]
