@@ -22,7 +22,7 @@ extension CPUFlags {
         try platform.kernelCodeEnds(cpu: cpu, entering: .idle)
         // Release: RCU (1a) for the kernel stretch that ends here; a plain store for the
         // same reasons as in exitToUser.
-        try platform.store(next.raw, at: own, ordering: has(.exitStoreRelaxed) ? .relaxed : .releasing)
+        try platform.store(next.raw, at: own, ordering: has(.exitStoreRelaxed) ? .relaxed : ordered(.releasing, .idleStore))
         try platform.idleBegins(cpu: cpu)
     }
 
@@ -32,7 +32,7 @@ extension CPUFlags {
     public func pollIdle(orWhen needResched: () -> Bool = { false }) throws(P.Interrupt) {
         platform.reached(.pollIdle)
         // Acquire: pairs with the waker's release CAS.
-        _ = try platform.waitUntil(own, ordering: .acquiring) {
+        _ = try platform.waitUntil(own, ordering: ordered(.acquiring, .pollIdleWait)) {
             CPUWord(raw: $0).work.contains(.wake) || needResched()
         }
     }
@@ -172,7 +172,7 @@ extension CPUFlags {
             // before the CPU is seen RCU-idle again, requirement (4). A plain store
             // suffices for the reason above. The counter keeps the NMI's step, so the
             // NMI's stretch never aliases the next one (requirement 3).
-            try platform.store(status.raw | (now.raw & CPUWord.workMask), at: own, ordering: .releasing)
+            try platform.store(status.raw | (now.raw & CPUWord.workMask), at: own, ordering: ordered(.releasing, .nmiExitStore))
         }
         // No CR3 write here: the paranoid NMI exit restores the CR3 its entry saved
         // (the NMI may have hit the late-exit window with the kernel CR3 still live).

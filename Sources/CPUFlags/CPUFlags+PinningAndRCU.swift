@@ -27,10 +27,10 @@ extension CPUFlags {
             // Full fence: the count store must be visible before we read the mode
             // (Dekker with the entry's seq_cst RMW + count load). On x86 a plain store
             // can sit in the store buffer past the load below without it.
-            if !has(.pinNoFence) { try platform.fullFence() }
+            if !has(.pinNoFence) { try fence(.pinFence) }
             // Acquire: pairs with the release of the target's exit/idle store, so the
             // on-behalf work sees the per-CPU state the target left.
-            let w = CPUWord(raw: try platform.load(word, ordering: .acquiring))
+            let w = CPUWord(raw: try platform.load(word, ordering: ordered(.acquiring, .pinWordLoad)))
             if w.mode.defersWork { return (true, w) }
             // Relaxed undo: the target is in the kernel and never waited on it.
             try platform.store(c, at: count, ordering: .relaxed)
@@ -40,7 +40,7 @@ extension CPUFlags {
             // Count first: an entry that sees PINNED must then see a non-zero count.
             // What publishes this increment to that entry is the release of the CAS
             // that sets PINNED (the entry's RMW acquires it); relaxed would do here.
-            _ = try platform.fetchAdd(1, at: count, ordering: .acquiringAndReleasing)
+            _ = try platform.fetchAdd(1, at: count, ordering: ordered(.acquiringAndReleasing, .pinCountAdd))
         }
         // PINNED by the shared CAS loop, conditional on USER or IDLE (see casAdding for
         // its orderings: release publishes the count, acquire the target's state).
@@ -68,12 +68,12 @@ extension CPUFlags {
         if config.pinProtocol == .countThenCheck || has(.pinSketchLiteral) {
             let c = try platform.load(count, ordering: .relaxed)
             // Release: the on-behalf work happens before the target leaves its wait.
-            try platform.store(c - 1, at: count, ordering: .releasing)
+            try platform.store(c - 1, at: count, ordering: ordered(.releasing, .unpinCountStore))
         } else {
             // Release: pairs with the entry's acquire wait (see waitForPinners). The
             // PINNED bit stays in the word; the target's next entry clears it and finds
             // a zero count, which costs one extra load, once.
-            _ = try platform.fetchAdd(UInt64.max, at: count, ordering: .releasing)
+            _ = try platform.fetchAdd(UInt64.max, at: count, ordering: ordered(.releasing, .unpinCountSub))
         }
     }
 
@@ -109,7 +109,7 @@ extension CPUFlags {
         // clears the work bits), so everything the target did before entering its EQS
         // is visible to the code after a sample that sees the EQS or a later counter:
         // requirements (1a) and (2b).
-        return CPUWord(raw: try platform.load(Location(.word, target), ordering: .acquiring))
+        return CPUWord(raw: try platform.load(Location(.word, target), ordering: ordered(.acquiring, .rcuSample)))
     }
 
     /// Is the CPU in an RCU extended quiescent state?
@@ -179,7 +179,7 @@ extension CPUFlags {
         try platform.rcuWaits(on: target, snapshot: snapshot.raw)
         // Acquire loads (pairing as in rcuSample) until the CPU has passed a
         // quiescent state.
-        _ = try platform.waitUntil(Location(.word, target), ordering: .acquiring) {
+        _ = try platform.waitUntil(Location(.word, target), ordering: ordered(.acquiring, .gracePeriodWait)) {
             stoppedSince(snapshot, now: CPUWord(raw: $0)) || reported()
         }
     }

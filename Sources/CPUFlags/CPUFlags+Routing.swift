@@ -70,7 +70,7 @@ extension CPUFlags {
             // store. (A request needs only the release; acq_rel costs nothing more on
             // x86 and keeps the pairings simple to state.)
             let r = try platform.compareExchange(
-                expected: w.raw, desired: w.adding(bits).raw, at: at, ordering: .acquiringAndReleasing)
+                expected: w.raw, desired: w.adding(bits).raw, at: at, ordering: ordered(.acquiringAndReleasing, .remoteCAS))
             if r.exchanged { return (true, w) }
             w = CPUWord(raw: r.original)
         }
@@ -144,7 +144,7 @@ extension CPUFlags {
         _ kind: WorkKind, to targets: [Int], callback id: Int = 0, delivery: Delivery = .sendAndWait
     ) throws(P.Interrupt) -> [(target: Int, route: Route)] {
         platform.reached(.submit)
-        if kind.workClass == .rcuIdleSkips && !has(.gracePeriodNoFence) { try platform.fullFence() }
+        if kind.workClass == .rcuIdleSkips && !has(.gracePeriodNoFence) { try fence(.gracePeriodFence) }
         var routes: [(target: Int, route: Route)] = []
         var interrupt: [Int] = []
         for t in targets where t != cpu {
@@ -188,7 +188,7 @@ extension CPUFlags {
         case .syncCore: try platform.serialize(cpu: cpu)
         case .queuedCallback, .cacheDrain: try runQueuedCallbacks(of: cpu)
         // ipi_mb: the handler is a full barrier.
-        case .membarrier: try platform.fullFence()
+        case .membarrier: try fence(.membarrierFence)
         // Nothing at the protocol level: need_resched, rcu_exp_handler's report and the
         // user-mm flush are CPU-local; tlb_remove_table_smp_sync is the interrupt itself.
         case .userTLBFlush, .reschedule, .tlbRemoveTableSync, .rcuExpedited: break
@@ -202,7 +202,7 @@ extension CPUFlags {
         precondition(id >= 0 && id < 64, "callback id \(id) outside 0..<64")
         // Release: the callback's data is visible to whoever takes it (pairs with the
         // acquire exchange in runQueuedCallbacks).
-        _ = try platform.fetchOr(1 << UInt64(id), at: Location(.callbacks, target), ordering: .releasing)
+        _ = try platform.fetchOr(1 << UInt64(id), at: Location(.callbacks, target), ordering: ordered(.releasing, .callbackEnqueue))
         try platform.callbackQueued(id, for: target)
     }
 
@@ -220,7 +220,7 @@ extension CPUFlags {
         platform.reached(.runQueuedCallbacks)
         // Acquire: pairs with the queuer's release fetch-or. Exchange with 0: each
         // callback is taken exactly once, by the owner at entry or by a pinner.
-        let ids = try platform.exchange(0, at: Location(.callbacks, target), ordering: .acquiring)
+        let ids = try platform.exchange(0, at: Location(.callbacks, target), ordering: ordered(.acquiring, .callbackTake))
         if ids != 0 { try platform.runCallbacks(ids, of: target, on: cpu) }
     }
 }

@@ -118,7 +118,7 @@ public struct CPUFlags<P: Platform> {
         // between the counter read and this store finds KERNEL and changes nothing.
         // The release also pairs with a pinner's acquire (tryPin): on-behalf work
         // sees what this CPU left in its per-CPU state.
-        try platform.store(next.raw, at: own, ordering: has(.exitStoreRelaxed) ? .relaxed : .releasing)
+        try platform.store(next.raw, at: own, ordering: has(.exitStoreRelaxed) ? .relaxed : ordered(.releasing, .exitStore))
         // --- late-exit window: counts as USER; NMIs may still arrive ---
         try platform.switchAddressSpace(cpu: cpu, toKernel: false, flushTLB: false)
     }
@@ -217,7 +217,7 @@ public struct CPUFlags<P: Platform> {
             // on x86) so that a grace period whose acquire sample reads this value and
             // credits the CPU by its counter still synchronizes with the exit store
             // before it: a relaxed store would end that release sequence.
-            try platform.store(status.raw, at: own, ordering: .releasing)
+            try platform.store(status.raw, at: own, ordering: ordered(.releasing, .entryClearStore))
         }
         if !has(.workAfterKernelCode) {
             try platform.kernelCodeBegins(cpu: cpu, context: context)
@@ -248,7 +248,7 @@ public struct CPUFlags<P: Platform> {
         //   against KERNEL (it interrupts us instead). Nothing is lost in between.
         let statusBits = w.raw & CPUWord.statusByteMask
         return CPUWord(raw: try platform.fetchAdd(
-            CPUWord.counterUnit &- statusBits, at: own, ordering: .sequentiallyConsistent))
+            CPUWord.counterUnit &- statusBits, at: own, ordering: ordered(.sequentiallyConsistent, .entryRMW)))
     }
 
     // The decision is inlined into the round trip (it is a test of `owed` under the
@@ -276,6 +276,6 @@ public struct CPUFlags<P: Platform> {
 
     @inlinable @inline(never)
     func waitWhilePinned() throws(P.Interrupt) {
-        _ = try platform.waitUntil(Location(.pinCount, cpu), ordering: .acquiring) { $0 == 0 }
+        _ = try platform.waitUntil(Location(.pinCount, cpu), ordering: ordered(.acquiring, .pinnedWait)) { $0 == 0 }
     }
 }

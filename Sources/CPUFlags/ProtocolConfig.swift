@@ -97,6 +97,9 @@ public struct ProtocolConfig: Hashable, Sendable {
     public var exitPolicy: ExitPolicy
     public var pinProtocol: PinProtocol
     public var mutations: Mutations
+    /// Ordering mutants: sites whose declared ordering is weakened (OrderingSites.swift).
+    /// Empty in every real use.
+    public var weakening: Weakening
     /// Compare-and-swap retries a remote request may make before the core calls it a
     /// livelock. Each retry means the target's word changed under us; the owner changes
     /// it at most twice per user round trip, so a handful is plenty.
@@ -104,11 +107,12 @@ public struct ProtocolConfig: Hashable, Sendable {
 
     @inlinable public init(
         exitPolicy: ExitPolicy = .strict, pinProtocol: PinProtocol = .flagInWord,
-        mutations: Mutations = [], casRetriesMax: Int = 64
+        mutations: Mutations = [], weakening: Weakening = Weakening(), casRetriesMax: Int = 64
     ) {
         self.exitPolicy = exitPolicy
         self.pinProtocol = pinProtocol
         self.mutations = mutations
+        self.weakening = weakening
         self.casRetriesMax = casRetriesMax
     }
 }

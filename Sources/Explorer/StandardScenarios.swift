@@ -90,10 +90,10 @@ extension Scenario {
         """,
         """
         scenario rcu-idle
-        summary a CPU flips through idle and back between samples and must still be credited
+        summary a CPU flips through idle and back between samples and must still be credited; its readers write
         covers 8
         cpu 0 kernel: synchronize_rcu
-        cpu 1 kernel: rcu_reader enter_idle exit_idle rcu_reader
+        cpu 1 kernel: rcu_reader(write) enter_idle exit_idle rcu_reader(write)
         """,
         """
         scenario rcu-nmi

@@ -360,7 +360,7 @@ extension GlobalGhost {
 }
 
 extension WeakMemory {
-    /// Per location its history (count, then each store's value and view), per CPU its
+    /// Per location its window of stores (count, then each store's value and view), per CPU its
     /// view and fence views, then the seq_cst view. A view is a count (0: none) and its
     /// indices.
     func encode(into w: inout ByteWriter) {
@@ -369,7 +369,6 @@ extension WeakMemory {
             for x in v { w.varint(UInt64(x)) }
         }
         for a in history.indices {
-            w.varint(UInt64(base[a]))
             w.count(history[a].count)
             for m in history[a] {
                 w.sparse(m.value)
@@ -388,7 +387,6 @@ extension WeakMemory {
         func view() -> [UInt16] { (0..<r.count()).map { _ in UInt16(r.varint()) } }
         self.init()
         for _ in 0..<n {
-            base.append(UInt16(r.varint()))
             history.append((0..<r.count()).map { _ in Message(value: r.sparse(), view: view()) })
         }
         for _ in 0..<cpuCount {

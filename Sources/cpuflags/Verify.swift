@@ -1,6 +1,7 @@
 import ArgumentParser
 import CPUFlags
 import Explorer
+import Dispatch
 import Foundation
 import Simulator
 import TextTable
@@ -43,7 +44,7 @@ struct Verify: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Runs explored at once (1 to 64). Default: the number of CPUs.")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(name: .long, help: "Memory model: sc, tso or pso. Repeatable. Default: sc and tso.")
+    @Option(name: .long, help: "Memory model: sc, tso, pso or rc11. Repeatable. Default: sc and tso.")
     var model: [MemoryModel] = []
 
     @Option(name: .long, parsing: .unconditional, help: "Resize each scenario to this many CPUs (2 to 4). Extra CPUs are isolated CPUs that start in USER (INDETERMINATE under a lazy policy) and make one round trip with a kernel access; with fewer CPUs, the last ones and the ops aimed at them are dropped.")
@@ -51,6 +52,12 @@ struct Verify: ParsableCommand {
 
     @Option(name: .long, help: "Apply a named wrong variant of the protocol (see `cpuflags mutants`). Repeatable.")
     var mutation: [String] = []
+
+    @Option(name: .long, help: "Weaken one ordering of the core, as SITE/STEP (see `cpuflags mutants --orderings`), e.g. exit-store/no-release. Repeatable.")
+    var weaken: [String] = []
+
+    @Option(name: .long, parsing: .unconditional, help: "Under rc11: the stores each location keeps for loads to read (1 to 16). A pass is exhaustive up to this bound.")
+    var historyMax: Int = Limits().historyMax
 
     @Option(name: .long, parsing: .unconditional, help: "Stop after this many distinct states per run.")
     var statesMax: Int = Limits().statesMax
@@ -102,6 +109,10 @@ struct Verify: ParsableCommand {
         for m in mutation where !Mutations.named.contains(where: { $0.name == m }) {
             throw ValidationError("unknown mutation '\(m)'; expected one of: \(Mutations.named.map(\.name).joined(separator: ", "))")
         }
+        for w in weaken where OrderingMutant.named(w) == nil {
+            throw ValidationError("--weaken \(w): expected SITE/STEP, one of: \(OrderingMutant.all.map(\.name).joined(separator: ", "))")
+        }
+        if !(1...16).contains(historyMax) { throw ValidationError("--history-max \(historyMax): expected 1 to 16") }
         if let c = cpus, !(2...4).contains(c) { throw ValidationError("--cpus \(c): expected 2 to 4") }
         if let n = nmis, !(0...3).contains(n) { throw ValidationError("--nmis \(n): expected 0 to 3") }
         if quiet && progress { throw ValidationError("--quiet and --progress: pick one") }
@@ -135,6 +146,7 @@ struct Verify: ParsableCommand {
             if let n = nmis { s.nmis = s.programs.map { $0.contains(where: \.isHousekeeping) ? 0 : n } }
             // A file's own mutations stay; --mutation adds to them.
             s.config.mutations.formUnion(mutations)
+            for w in weaken { if let m = OrderingMutant.named(w) { s.config.weakening.formUnion(m.weakening) } }
             return s
         }
         var hand: [Scenario] = []
@@ -167,6 +179,7 @@ struct Verify: ParsableCommand {
         limits.depthFirst = depthFirst
         limits.reduction = !noReduction
         limits.storeBufferDepthMax = storeBufferMax
+        limits.historyMax = historyMax
         let models = model.isEmpty ? [MemoryModel.sc, .tso] : model
         let plan = plan()
         if !quiet && !plan.generated.isEmpty {
@@ -347,10 +360,32 @@ struct Mutants: ParsableCommand {
     @Flag(name: .long, help: "With --run: print each counterexample timeline.")
     var timelines = false
 
+    @Flag(name: .long, help: "The ordering mutants instead: each acquire, release, acq_rel, seq_cst and full fence of the core weakened one step, run over the standard scenarios (smallest first, up to the first violation) under each model.")
+    var orderings = false
+
+    @Option(name: .long, help: "With --orderings: the models (sc, tso, pso, rc11; repeatable). Default: all four.")
+    var model: [MemoryModel] = []
+
+    @Option(name: .long, help: "With --orderings: only the mutants whose name contains this (e.g. pin-, rcu-sample).")
+    var only: String?
+
+    @Option(name: .long, parsing: .unconditional, help: "With --orderings: stop each run after this many states (it then counts as incomplete).")
+    var statesMax: Int = 1_000_000
+
+    @Option(name: .long, parsing: .unconditional, help: "With --orderings: runs at once. Default: the number of CPUs.")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
     func validate() throws {
+        if orderings && (runThem || timelines) { throw ValidationError("--orderings runs its own sweep: drop --run and --timelines") }
+        if !orderings && (!model.isEmpty || only != nil) { throw ValidationError("--model and --only go with --orderings") }
+        if statesMax < 1 { throw ValidationError("--states-max \(statesMax): expected at least 1") }
+        if !(1...64).contains(jobs) { throw ValidationError("--jobs \(jobs): expected 1 to 64") }
+        if let o = only, !OrderingMutant.all.contains(where: { $0.name.contains(o) }) {
+            throw ValidationError("--only \(o): no ordering mutant's name contains it; they are: \(OrderingMutant.all.map(\.name).joined(separator: ", "))")
+        }
         if timelines && !runThem { throw ValidationError("--timelines needs --run: timelines come from running the mutants") }
         if timelines && json {
             throw ValidationError("--timelines prints text; with --json the timelines are in each report's counterexample")
@@ -358,6 +393,7 @@ struct Mutants: ParsableCommand {
     }
 
     func run() throws {
+        if orderings { return try runOrderings() }
         let nw = MutantCase.catalog.map(\.name.count).max() ?? 26
         if !runThem {
             if json {
@@ -375,7 +411,7 @@ struct Mutants: ParsableCommand {
         var ok = true
         var reports: [Report] = []
         let sw = MutantCase.catalog.map(\.scenario.count).max() ?? 14
-        if !json { print("mutant".padding(toLength: nw + 1, withPad: " ", startingAt: 0) + "scenario".padding(toLength: sw, withPad: " ", startingAt: 0) + " SC        TSO       PSO       broken invariant") }
+        if !json { print("mutant".padding(toLength: nw + 1, withPad: " ", startingAt: 0) + "scenario".padding(toLength: sw, withPad: " ", startingAt: 0) + " " + MemoryModel.allCases.map { $0.description.padding(toLength: 9, withPad: " ", startingAt: 0) }.joined(separator: " ") + " broken invariant") }
         for m in MutantCase.catalog {
             var cells: [String] = []
             var broken = ""
@@ -402,5 +438,74 @@ struct Mutants: ParsableCommand {
             print(ok ? "every mutant rejected under the model that catches it and the weaker ones, and passes under the stronger ones" : "UNEXPECTED: a mutant was caught or missed against its catalog entry")
         }
         if !ok { throw ExitCode(1) }
+    }
+}
+
+extension Mutants {
+    /// One row of `mutants --orderings --json`.
+    struct OrderingRow: Codable {
+        var mutant: String
+        var site: String
+        var declared: String
+        var weakening: String
+        var verdicts: [OrderingMutant.Verdict]
+    }
+
+    func runOrderings() throws {
+        let models = model.isEmpty ? MemoryModel.allCases : model
+        let mutants = OrderingMutant.all.filter { only == nil || $0.name.contains(only!) }
+        let byName = Dictionary(uniqueKeysWithValues: Scenario.standard.map { ($0.name, $0) })
+        let scenarios = OrderingMutant.scenarioOrder.compactMap { byName[$0] }
+        var limits = Limits()
+        limits.statesMax = statesMax
+        let pairs = mutants.flatMap { m in models.map { (m, $0) } }
+        var verdicts = [OrderingMutant.Verdict?](repeating: nil, count: pairs.count)
+        let lock = NSLock()
+        var next = 0, done = 0
+        let start = ContinuousClock.now
+        if !json {
+            FileHandle.standardError.write("mutants --orderings: \(mutants.count) mutants x \(models.count) models over \(scenarios.count) standard scenarios (each run at most \(statesMax) states)\n".data(using: .utf8)!)
+        }
+        DispatchQueue.concurrentPerform(iterations: min(jobs, pairs.count)) { _ in
+            while true {
+                lock.lock()
+                guard next < pairs.count else { lock.unlock(); return }
+                let i = next
+                next += 1
+                lock.unlock()
+                let (m, model) = pairs[i]
+                let v = m.verdict(model: model, scenarios: scenarios, limits: limits)
+                lock.lock()
+                verdicts[i] = v
+                done += 1
+                if !json {
+                    let what = v.rejectedBy.map { "rejected by \($0) (\(v.invariant!))" } ?? "passes (\(v.exhaustive) exhaustive, \(v.incomplete) incomplete)"
+                    FileHandle.standardError.write(String(format: "  [%d/%d %.0fs] %@ under %@: %@\n", done, pairs.count,
+                                                          (ContinuousClock.now - start).seconds, m.name, model.description, what).data(using: .utf8)!)
+                }
+                lock.unlock()
+            }
+        }
+        let rows = mutants.enumerated().map { k, m in
+            OrderingRow(mutant: m.name, site: m.site.name, declared: m.site.declared.rawValue, weakening: m.step.rawValue,
+                        verdicts: (0..<models.count).map { verdicts[k * models.count + $0]! })
+        }
+        if json {
+            try JSONOutput.print(rows)
+            return
+        }
+        let nw = max(6, rows.map(\.mutant.count).max() ?? 0)
+        print("mutant".padding(toLength: nw, withPad: " ", startingAt: 0) + "  declared    " + models.map { $0.description.padding(toLength: 9, withPad: " ", startingAt: 0) }.joined(separator: " ") + " first rejection")
+        for r in rows {
+            let cells = r.verdicts.map { v -> String in
+                (v.rejected ? "rejected" : (v.incomplete > 0 ? "passes*" : "passes")).padding(toLength: 9, withPad: " ", startingAt: 0)
+            }
+            let first = r.verdicts.first(where: \.rejected).map { "\($0.rejectedBy!) under \($0.model.description) (\($0.invariant!))" } ?? "none"
+            print(r.mutant.padding(toLength: nw, withPad: " ", startingAt: 0) + "  " + r.declared.padding(toLength: 11, withPad: " ", startingAt: 0) + " "
+                  + cells.joined(separator: " ") + " " + first)
+        }
+        print("rejected: a run broke an invariant (reproduce: cpuflags verify --scenario S --model M --weaken MUTANT);")
+        print("passes: every run explored to the end held; passes*: some runs stopped at --states-max \(statesMax), so not established.")
+        print(String(format: "%.1fs", (ContinuousClock.now - start).seconds))
     }
 }

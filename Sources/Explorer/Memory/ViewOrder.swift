@@ -22,12 +22,14 @@ import Atomics
 ///   an acquire fence joins the views of the stores earlier relaxed loads read.
 /// - **seq_cst.** A seq_cst fence is an acquire-release fence that also joins and
 ///   publishes one global view (`sc`): two seq_cst fences are ordered one way or the
-///   other, which forbids SB with fences. A seq_cst load, store or RMW is treated as
-///   a release/acquire access between two seq_cst fences (Linux's "fully ordered"
-///   value-returning atomics: `smp_mb()` before and after). That is **stronger** than RC11
-///   for seq_cst accesses mixed with weaker ones to the same locations (RC11's `psc`
-///   does not order a seq_cst access with every seq_cst fence), so the model may miss
-///   a bug that needs such a mix; it never reports an outcome RC11 forbids there.
+///   other, which forbids SB with fences. A seq_cst load, store or RMW is a
+///   release/acquire access that also joins the global view before it and publishes
+///   its view after it (so SB and IRIW with seq_cst accesses are forbidden), without
+///   a fence's effect on the CPU's relaxed accesses. That is **stronger** than RC11's
+///   `psc` (one total order over all seq_cst operations is simulated by execution
+///   order, and each publishes everything its CPU has seen), so the model may miss a
+///   bug that needs a seq_cst access weaker than that; it never reports an outcome
+///   RC11 forbids there.
 /// - **Bounded histories.** A location keeps its last `Limits.historyMax` stores; a
 ///   load may not read an older one even if coherence allows it. Like loom's bound:
 ///   a pass is exhaustive only up to that bound, and the report says so.
@@ -52,10 +54,11 @@ struct WeakMemory: Hashable {
         var view: [UInt16]
     }
 
-    /// Per location: its last stores in modification order, oldest first.
+    /// Per location: its last stores in modification order, oldest first. Every view
+    /// indexes into these windows (index 0 = the oldest store kept), so two states
+    /// whose windows and views agree are one state, however many older stores each
+    /// forgot: nothing can read those any more.
     var history: [[Message]] = []
-    /// Per location: the modification-order index of `history[a][0]`.
-    var base: [UInt16] = []
     /// Per CPU, per location: the oldest store (by index) the CPU may read.
     var views: [[UInt16]] = []
     /// Per CPU: the join of the views of the stores its relaxed loads read, for its
@@ -75,7 +78,6 @@ struct WeakMemory: Hashable {
     init(memory: [UInt64], cpuCount: Int) {
         let n = memory.count
         history = memory.map { [Message(value: $0, view: [])] }
-        base = Array(repeating: 0, count: n)
         views = Array(repeating: Array(repeating: 0, count: n), count: cpuCount)
         fenceAcquire = Array(repeating: [], count: cpuCount)
         fenceRelease = Array(repeating: [], count: cpuCount)
@@ -83,11 +85,11 @@ struct WeakMemory: Hashable {
     }
 
     /// The index of the newest store to `a`.
-    func newest(_ a: Int) -> Int { Int(base[a]) + history[a].count - 1 }
+    func newest(_ a: Int) -> Int { history[a].count - 1 }
 
     /// How many stores `cpu` may read at `a` (at least 1: the newest).
     func readable(_ a: Int, by cpu: Int) -> Int {
-        newest(a) - max(Int(views[cpu][a]), Int(base[a])) + 1
+        newest(a) - Int(views[cpu][a]) + 1
     }
 
     static func join(_ x: inout [UInt16], _ y: [UInt16]) {
@@ -113,15 +115,28 @@ enum ViewOrder {
         w.fenceRelease[cpu] = w.views[cpu]
     }
 
+    /// The seq_cst half of a seq_cst load, store or RMW: before it, the CPU joins the
+    /// view every seq_cst operation published; after it, it publishes its own. Unlike a
+    /// fence, it does not turn the CPU's relaxed accesses into synchronizing ones (no
+    /// `fenceAcquire`/`fenceRelease`): a relaxed store after a seq_cst RMW carries
+    /// nothing, as in C11.
+    static func joinSC(_ w: inout WeakMemory, cpu: Int) {
+        WeakMemory.join(&w.views[cpu], w.sc)
+    }
+
+    static func publishSC(_ w: inout WeakMemory, cpu: Int) {
+        w.sc = w.views[cpu]
+    }
+
     /// A load by `cpu` at `a` reading the `choice`-th newest store it may read; nil if
     /// there is no such store (the move with that choice is not enabled).
     static func read(_ w: inout WeakMemory, cpu: Int, _ a: Int, ordering: AtomicLoadOrdering, choice: Int) -> UInt64? {
         guard choice < w.readable(a, by: cpu) else { return nil }
         let seqCst = ordering == .sequentiallyConsistent
-        if seqCst { fence(&w, cpu: cpu) }
-        defer { if seqCst { fence(&w, cpu: cpu) } }
+        if seqCst { joinSC(&w, cpu: cpu) }
+        defer { if seqCst { publishSC(&w, cpu: cpu) } }
         let index = w.newest(a) - choice
-        let m = w.history[a][index - Int(w.base[a])]
+        let m = w.history[a][index]
         // Coherence: never read older than this store again.
         w.views[cpu][a] = max(w.views[cpu][a], UInt16(index))
         if ordering == .relaxed {
@@ -143,17 +158,29 @@ enum ViewOrder {
 
     private static func write(_ w: inout WeakMemory, cpu: Int, _ a: Int, _ value: UInt64,
                               release: Bool, seqCst: Bool, historyMax: Int, carrying extra: [UInt16]) {
-        if seqCst { fence(&w, cpu: cpu) }
-        defer { if seqCst { fence(&w, cpu: cpu) } }
+        if seqCst { joinSC(&w, cpu: cpu) }
+        defer { if seqCst { publishSC(&w, cpu: cpu) } }
         let index = w.newest(a) + 1
         w.views[cpu][a] = UInt16(index)
         var view: [UInt16] = release || seqCst ? w.views[cpu] : w.fenceRelease[cpu]
         WeakMemory.join(&view, extra)
         w.history[a].append(.init(value: value, view: view))
         if w.history[a].count > historyMax {
-            let drop = w.history[a].count - historyMax
-            w.history[a].removeFirst(drop)
-            w.base[a] += UInt16(drop)
+            // Forget the oldest stores: every view's entry for `a` moves down with the
+            // window (a view at a forgotten store is at the oldest kept one: nothing
+            // older can be read).
+            let drop = UInt16(w.history[a].count - historyMax)
+            w.history[a].removeFirst(Int(drop))
+            func shift(_ v: inout [UInt16]) { if !v.isEmpty { v[a] = v[a] > drop ? v[a] - drop : 0 } }
+            for l in w.history.indices {
+                for k in w.history[l].indices { shift(&w.history[l][k].view) }
+            }
+            for c in w.views.indices {
+                shift(&w.views[c])
+                shift(&w.fenceAcquire[c])
+                shift(&w.fenceRelease[c])
+            }
+            shift(&w.sc)
         }
     }
 
@@ -166,7 +193,7 @@ enum ViewOrder {
         let release = ordering == .releasing || ordering == .acquiringAndReleasing || ordering == .sequentiallyConsistent
         s.memory[a] = new
         write(&s.weak, cpu: cpu, a, new, release: release, seqCst: false, historyMax: historyMax, carrying: view)
-        if ordering == .sequentiallyConsistent { fence(&s.weak, cpu: cpu) }
+        if ordering == .sequentiallyConsistent { publishSC(&s.weak, cpu: cpu) }
         return old
     }
 
@@ -174,9 +201,9 @@ enum ViewOrder {
     private static func rmwRead(_ w: inout WeakMemory, cpu: Int, _ a: Int, ordering: AtomicUpdateOrdering,
                                 _ f: (UInt64) -> UInt64) -> (old: UInt64, new: UInt64, view: [UInt16]) {
         let seqCst = ordering == .sequentiallyConsistent
-        if seqCst { fence(&w, cpu: cpu) }
+        if seqCst { joinSC(&w, cpu: cpu) }
         let index = w.newest(a)
-        let m = w.history[a][index - Int(w.base[a])]
+        let m = w.history[a][index]
         w.views[cpu][a] = max(w.views[cpu][a], UInt16(index))
         let acquire = ordering == .acquiring || ordering == .acquiringAndReleasing || seqCst
         if acquire {
