@@ -158,21 +158,21 @@ public struct Weakening: Hashable, Sendable {
     // site's bit is set; the checks are a few bit tests on a value that is zero in every
     // real configuration.
 
-    @inlinable func load(_ o: AtomicLoadOrdering, _ s: OrderingSite) -> AtomicLoadOrdering {
+    @inlinable public func load(_ o: AtomicLoadOrdering, _ s: OrderingSite) -> AtomicLoadOrdering {
         if isEmpty { return o }
         if o == .sequentiallyConsistent && sequential & s.bit != 0 { return .acquiring }
         if o == .acquiring && acquire & s.bit != 0 { return .relaxed }
         return o
     }
 
-    @inlinable func store(_ o: AtomicStoreOrdering, _ s: OrderingSite) -> AtomicStoreOrdering {
+    @inlinable public func store(_ o: AtomicStoreOrdering, _ s: OrderingSite) -> AtomicStoreOrdering {
         if isEmpty { return o }
         if o == .sequentiallyConsistent && sequential & s.bit != 0 { return .releasing }
         if o == .releasing && release & s.bit != 0 { return .relaxed }
         return o
     }
 
-    @inlinable func update(_ o: AtomicUpdateOrdering, _ s: OrderingSite) -> AtomicUpdateOrdering {
+    @inlinable public func update(_ o: AtomicUpdateOrdering, _ s: OrderingSite) -> AtomicUpdateOrdering {
         if isEmpty { return o }
         var o = o
         if o == .sequentiallyConsistent && sequential & s.bit != 0 { o = .acquiringAndReleasing }
@@ -187,7 +187,7 @@ public struct Weakening: Hashable, Sendable {
         }
     }
 
-    @inlinable func keepsFence(_ s: OrderingSite) -> Bool { sequential & s.bit == 0 }
+    @inlinable public func keepsFence(_ s: OrderingSite) -> Bool { sequential & s.bit == 0 }
 }
 
 extension CPUFlags {

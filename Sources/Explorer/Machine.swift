@@ -186,6 +186,9 @@ final class Machine: Platform {
         }
         choiceUsed = true
         readChoices = state.weak.readable(a, by: cpu)
+        if choice > 0 && choice < readChoices {
+            trace("reads the \(Move.ordinal(choice)) newest store of \(map.name(a)) (\(readChoices) it may read)")
+        }
         return ViewOrder.read(&state.weak, cpu: cpu, a, ordering: ordering, choice: choice)
     }
 

@@ -29,7 +29,7 @@ public struct Limits: Hashable, Sendable, Codable {
     /// longer be read: a pass is exhaustive up to this bound, as with loom's).
     public var historyMax: Int = 4
     /// Distinct states before the explorer gives up and says so (raise with --states-max).
-    public var statesMax: Int = 5_000_000
+    public var statesMax: Int = 10_000_000
     /// Steps in one execution (a longer one means a program did not terminate).
     public var depthMax: Int = 400
     /// Store 128-bit fingerprints of the visited states instead of the states (hash

@@ -35,7 +35,8 @@ public struct Counterexample: Sendable, Codable {
                 lastOp[e.cpu] = opKey
             }
             lines += wrap(e.action, width: w - 2).map { "  " + $0 }
-            if model != .sc && e.frame != "memory" {
+            // Store buffers exist under TSO and PSO only.
+            if (model == .tso || model == .pso) && e.frame != "memory" {
                 let sb = e.storeBuffer.isEmpty ? "sb: empty" : "sb: " + e.storeBuffer.joined(separator: ", ")
                 lines += wrap(sb, width: w - 2).map { "  " + $0 }
             }
