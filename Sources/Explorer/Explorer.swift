@@ -20,6 +20,9 @@ public struct Report: Sendable, Codable {
     /// Set when states were stored as fingerprints (`Limits.hashCompact`): a pass is
     /// then probable, not exhaustive; the text bounds the chance of a missed state.
     public var probable: String?
+    /// Under rc11: the stores each location kept for loads to read (`Limits.historyMax`);
+    /// a pass is exhaustive up to that bound.
+    public var historyMax: Int?
     public var violation: Violation?
     /// Verdict per invariant of BRIEF §4: "ok", "VIOLATED", or "unknown" (the run stopped
     /// at another invariant's violation, or at a limit, before it was exhaustive).
@@ -126,7 +129,7 @@ public struct Explorer {
     /// whose outcome is reached another way); stops at the first violation.
     public func run() -> Report {
         var r = search()
-        guard limits.reduction, !limits.hashCompact, !limits.depthFirst, r.violation != nil else { return r }
+        guard limits.reduction, !limits.hashCompact, !limits.depthFirst, model != .rc11, r.violation != nil else { return r }
         // With sleep sets a state may first be reached by a longer path than the
         // shortest: look for a shortest counterexample without them, where it fits.
         var full = self
@@ -248,6 +251,7 @@ public struct Explorer {
                 r.probable = "hash-compact: \(stored) states stored as 128-bit fingerprints; a state missed by a collision with probability below \(n * n * 0x1p-129)"
             }
             r.executions = executions
+            if model == .rc11 { r.historyMax = limits.historyMax }
             if !limits.hashCompact {
                 r.encodingBytesPerState = Double(store.encodingBytes) / Double(max(1, store.count))
             }

@@ -244,6 +244,9 @@ struct Verify: ParsableCommand {
             print("  rcu = RCU safety, defer = deferral is real, prog = progress, assert = the core's own assertions;")
             print("  ok / FAIL / ? (not established: the run stopped first, at a limit or at another violation)")
             if hashCompact { print("  ok~ = held over every fingerprinted state (--hash-compact): probable, not a proof") }
+            if reports.contains(where: { $0.model == .rc11 }) {
+                print("  RC11 runs: every interleaving and every store a load may read, up to the last \(historyMax) stores per location (--history-max)")
+            }
             print("")
             print("invariants over all runs (ok = every state of the run explored and the invariant held):")
             for line in Summary(reports).rendered() { print(line) }
