@@ -13,14 +13,14 @@ struct Verify: ParsableCommand {
         abstract: "Explore every interleaving of the standard scenarios (and generated ones) and check the invariants.",
         discussion: """
             Runs each scenario under each memory model and prints states, executions, time \
-            and a verdict per invariant. By default: the hand-written set, then a seeded \
+            and a verdict per invariant. By default: the hand-written set (SC, TSO, rc11), then a seeded \
             sample of \(Verify.defaultSample) generated scenarios of bound \(Verify.defaultBound) \
             (the seed is printed; --sample 0 for none). --generated runs every generated \
             scenario of --bound (or --sample of them) and prints which pairs of features \
             were explored together. Runs go on --jobs threads; the output keeps their \
             order. Exit status 1 on any violation, incomplete or skipped run, 64 on bad \
-            arguments. Memory: about 1 KB per state (the default --states-max of \
-            5,000,000 needs up to ~4-5 GB per job).
+            arguments. Memory: about 100 bytes per stored state, plus the frontier (the \
+            default --states-max of 10,000,000 needs up to ~1.5 GB per job).
             """)
 
     @Option(name: .long, help: "Run only this scenario (see `cpuflags scenarios`; generated names too). Repeatable.")

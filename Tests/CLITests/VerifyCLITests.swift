@@ -177,3 +177,26 @@ func negativeNumbersAreRangeErrors(_ args: [String]) throws {
     let d = try CLI.run(["verify", "--scenario", "pin", "--model", "sc", "--depth-max", "3"])
     #expect(d.stderr.contains("depth limit 3 reached with") && d.stderr.contains("states stored and a frontier of"), "\(d.stderr)")
 }
+
+/// Ordering mutants from the command line: a bad name is a usage error that lists the
+/// names; a sweep of one mutant under two models says which model rejects it, as JSON.
+@Test func orderingMutantsFromTheCommandLine() throws {
+    let bad = try CLI.run(["verify", "--scenario", "rcu", "--weaken", "rcu-sample/no-release"])
+    #expect(bad.status == 64)
+    #expect(bad.stderr.contains("--weaken rcu-sample/no-release: expected SITE/STEP, one of: exit-store/no-release"))
+    let history = try CLI.run(["verify", "--scenario", "rcu", "--model", "rc11", "--history-max", "0"])
+    #expect(history.status == 64)
+    #expect(history.stderr.contains("--history-max 0: expected 1 to 16"))
+    let one = try CLI.run(["verify", "--scenario", "rcu", "--model", "rc11", "--weaken", "rcu-sample/no-acquire", "--quiet"])
+    #expect(one.status == 1)
+    #expect(one.stdout.contains("RCU safety             VIOLATED in rcu RC11"))
+    let sweep = try CLI.run(["mutants", "--orderings", "--only", "rcu-sample", "--model", "tso", "--model", "rc11",
+                             "--states-max", "30000", "--json"])
+    #expect(sweep.status == 0, "\(sweep.stderr)")
+    let rows = try JSONSerialization.jsonObject(with: Data(sweep.stdout.utf8)) as! [[String: Any]]
+    #expect(rows.count == 1)
+    let verdicts = rows[0]["verdicts"] as! [[String: Any]]
+    #expect(verdicts.map { $0["model"] as! String } == ["tso", "rc11"])
+    #expect(verdicts[0]["rejectedBy"] == nil)
+    #expect(verdicts[1]["rejectedBy"] as? String != nil)
+}
