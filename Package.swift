@@ -67,7 +67,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CPUFlagsTests", dependencies: ["CPUFlags"]),
-        .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "CPUFlags"]),
+        .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "CPUFlags", .product(name: "Atomics", package: "swift-atomics")]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "CPUFlags"]),
         .testTarget(name: "TracesTests", dependencies: ["Traces", "Simulator", "CPUFlags"], exclude: ["Fixtures"]),
         .testTarget(name: "RecorderTests", dependencies: ["Recorder"]),

@@ -22,7 +22,7 @@ extension CPUFlags {
         try platform.kernelCodeEnds(cpu: cpu, entering: .idle)
         // Release: RCU (1a) for the kernel stretch that ends here; a plain store for the
         // same reasons as in exitToUser.
-        try platform.store(next.raw, at: own, ordering: has(.exitStoreRelaxed) ? .relaxed : ordered(.releasing, .idleStore))
+        try platform.store(next.raw, at: own, ordering: ordered(.releasing, .idleStore))
         try platform.idleBegins(cpu: cpu)
     }
 

@@ -27,7 +27,7 @@ extension CPUFlags {
             // Full fence: the count store must be visible before we read the mode
             // (Dekker with the entry's seq_cst RMW + count load). On x86 a plain store
             // can sit in the store buffer past the load below without it.
-            if !has(.pinNoFence) { try fence(.pinFence) }
+            try fence(.pinFence)
             // Acquire: pairs with the release of the target's exit/idle store, so the
             // on-behalf work sees the per-CPU state the target left.
             let w = CPUWord(raw: try platform.load(word, ordering: ordered(.acquiring, .pinWordLoad)))

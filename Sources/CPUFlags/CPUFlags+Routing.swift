@@ -144,7 +144,7 @@ extension CPUFlags {
         _ kind: WorkKind, to targets: [Int], callback id: Int = 0, delivery: Delivery = .sendAndWait
     ) throws(P.Interrupt) -> [(target: Int, route: Route)] {
         platform.reached(.submit)
-        if kind.workClass == .rcuIdleSkips && !has(.gracePeriodNoFence) { try fence(.gracePeriodFence) }
+        if kind.workClass == .rcuIdleSkips { try fence(.gracePeriodFence) }
         var routes: [(target: Int, route: Route)] = []
         var interrupt: [Int] = []
         for t in targets where t != cpu {

@@ -118,7 +118,7 @@ public struct CPUFlags<P: Platform> {
         // between the counter read and this store finds KERNEL and changes nothing.
         // The release also pairs with a pinner's acquire (tryPin): on-behalf work
         // sees what this CPU left in its per-CPU state.
-        try platform.store(next.raw, at: own, ordering: has(.exitStoreRelaxed) ? .relaxed : ordered(.releasing, .exitStore))
+        try platform.store(next.raw, at: own, ordering: ordered(.releasing, .exitStore))
         // --- late-exit window: counts as USER; NMIs may still arrive ---
         try platform.switchAddressSpace(cpu: cpu, toKernel: false, flushTLB: false)
     }

@@ -131,7 +131,7 @@ public struct Weakening: Hashable, Sendable {
     @inlinable public init() {}
 
     /// One site weakened one step.
-    public init(_ site: OrderingSite, _ step: Step) {
+    @inlinable public init(_ site: OrderingSite, _ step: Step) {
         precondition(site.declared.weakenings.contains(step), "\(site.name) is \(site.declared.rawValue): \(step.rawValue) does not apply")
         switch step {
         case .dropAcquire: acquire = site.bit
@@ -143,15 +143,10 @@ public struct Weakening: Hashable, Sendable {
     @inlinable public var isEmpty: Bool { acquire | release | sequential == 0 }
 
     /// Both weakenings at once.
-    public mutating func formUnion(_ o: Weakening) {
+    @inlinable public mutating func formUnion(_ o: Weakening) {
         acquire |= o.acquire
         release |= o.release
         sequential |= o.sequential
-    }
-
-    /// Every single-site weakening, by name (`exit-store/no-release`).
-    public static var all: [(name: String, site: OrderingSite, step: Step)] {
-        OrderingSite.allCases.flatMap { s in s.declared.weakenings.map { ("\(s.name)/\($0.rawValue)", s, $0) } }
     }
 
     // The weakened orderings. A load or store keeps what the site declares unless its
@@ -190,18 +185,34 @@ public struct Weakening: Hashable, Sendable {
     @inlinable public func keepsFence(_ s: OrderingSite) -> Bool { sequential & s.bit == 0 }
 }
 
+extension Mutations {
+    /// The named mutants that are ordering weakenings, as weakenings: each is one or
+    /// two sites one step down, so the core has one mechanism for a weaker ordering
+    /// (its sites) and no `has(...)` test beside any of them.
+    @inlinable public var weakening: Weakening {
+        var w = Weakening()
+        if contains(.exitStoreRelaxed) {
+            w.formUnion(Weakening(.exitStore, .dropRelease))
+            w.formUnion(Weakening(.idleStore, .dropRelease))
+        }
+        if contains(.pinNoFence) { w.formUnion(Weakening(.pinFence, .dropFence)) }
+        if contains(.gracePeriodNoFence) { w.formUnion(Weakening(.gracePeriodFence, .dropFence)) }
+        return w
+    }
+}
+
 extension CPUFlags {
     // The core's orderings, named by site (OrderingSite). Debug builds check that the
     // call site asks for what the catalog says it declares.
 
     @inlinable func ordered(_ o: AtomicLoadOrdering, _ s: OrderingSite) -> AtomicLoadOrdering {
         assert(o == (s.declared == .sequentiallyConsistent ? .sequentiallyConsistent : .acquiring), "\(s.name): catalog says \(s.declared.rawValue)")
-        return config.weakening.load(o, s)
+        return config.orderings.load(o, s)
     }
 
     @inlinable func ordered(_ o: AtomicStoreOrdering, _ s: OrderingSite) -> AtomicStoreOrdering {
         assert(o == (s.declared == .sequentiallyConsistent ? .sequentiallyConsistent : .releasing), "\(s.name): catalog says \(s.declared.rawValue)")
-        return config.weakening.store(o, s)
+        return config.orderings.store(o, s)
     }
 
     @inlinable func ordered(_ o: AtomicUpdateOrdering, _ s: OrderingSite) -> AtomicUpdateOrdering {
@@ -214,12 +225,12 @@ extension CPUFlags {
             case .fullFence: return false
             }
         }(), "\(s.name): catalog says \(s.declared.rawValue)")
-        return config.weakening.update(o, s)
+        return config.orderings.update(o, s)
     }
 
     /// A full fence at site `s` (kept unless weakened).
     @inlinable func fence(_ s: OrderingSite) throws(P.Interrupt) {
         assert(s.declared == .fullFence, "\(s.name): catalog says \(s.declared.rawValue)")
-        if config.weakening.keepsFence(s) { try platform.fullFence() }
+        if config.orderings.keepsFence(s) { try platform.fullFence() }
     }
 }

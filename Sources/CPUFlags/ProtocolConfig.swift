@@ -35,7 +35,8 @@ public struct Mutations: OptionSet, Hashable, Sendable {
     @inlinable public static var remotePlainStore: Mutations { Mutations(rawValue: 1 << 1) }
     /// Entry as load then store instead of one read-modify-write.
     @inlinable public static var entryLoadThenStore: Mutations { Mutations(rawValue: 1 << 2) }
-    /// Exit-to-user and idle-entry stores relaxed instead of release.
+    /// Exit-to-user and idle-entry stores relaxed instead of release (the ordering
+    /// sites `exit-store` and `idle-store` weakened: `Mutations.weakening`).
     @inlinable public static var exitStoreRelaxed: Mutations { Mutations(rawValue: 1 << 3) }
     /// RCU compares modes only: no counter.
     @inlinable public static var noRCUCounter: Mutations { Mutations(rawValue: 1 << 4) }
@@ -47,9 +48,10 @@ public struct Mutations: OptionSet, Hashable, Sendable {
     @inlinable public static var nmiStaleRestore: Mutations { Mutations(rawValue: 1 << 7) }
     /// Unpin before the on-behalf work ends.
     @inlinable public static var unpinBeforeWorkEnds: Mutations { Mutations(rawValue: 1 << 8) }
-    /// `countThenCheck` pinning without its full fence.
+    /// `countThenCheck` pinning without its full fence (the site `pin-fence`).
     @inlinable public static var pinNoFence: Mutations { Mutations(rawValue: 1 << 9) }
-    /// Grace period samples without the full fence after unpublishing.
+    /// Grace period samples without the full fence after unpublishing (the site
+    /// `grace-period-fence`).
     @inlinable public static var gracePeriodNoFence: Mutations { Mutations(rawValue: 1 << 10) }
     /// `flagInWord` pinning sets the flag before bumping the count.
     @inlinable public static var pinFlagBeforeCount: Mutations { Mutations(rawValue: 1 << 11) }
@@ -96,10 +98,15 @@ public struct Mutations: OptionSet, Hashable, Sendable {
 public struct ProtocolConfig: Hashable, Sendable {
     public var exitPolicy: ExitPolicy
     public var pinProtocol: PinProtocol
-    public var mutations: Mutations
+    public var mutations: Mutations { didSet { _orderings = Self.orderings(mutations, weakening) } }
     /// Ordering mutants: sites whose declared ordering is weakened (OrderingSites.swift).
     /// Empty in every real use.
-    public var weakening: Weakening
+    public var weakening: Weakening { didSet { _orderings = Self.orderings(mutations, weakening) } }
+    /// What the core's ordering sites apply: `weakening` and the named mutants that are
+    /// weakenings (`Mutations.weakening`). Kept, not computed per access: the round
+    /// trip reads it twice.
+    @inlinable public var orderings: Weakening { _orderings }
+    @usableFromInline var _orderings: Weakening
     /// Compare-and-swap retries a remote request may make before the core calls it a
     /// livelock. Each retry means the target's word changed under us; the owner changes
     /// it at most twice per user round trip, so a handful is plenty.
@@ -113,6 +120,13 @@ public struct ProtocolConfig: Hashable, Sendable {
         self.pinProtocol = pinProtocol
         self.mutations = mutations
         self.weakening = weakening
+        _orderings = Self.orderings(mutations, weakening)
         self.casRetriesMax = casRetriesMax
+    }
+
+    @inlinable static func orderings(_ m: Mutations, _ w: Weakening) -> Weakening {
+        var o = m.weakening
+        o.formUnion(w)
+        return o
     }
 }

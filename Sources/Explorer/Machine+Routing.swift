@@ -50,7 +50,7 @@ extension Machine {
             guard state.ghost.outstanding[c] == 0 else { return false }
             // csd_lock_wait is smp_cond_load_acquire on the handlers' unlock: under
             // rc11 a fence that joins what the handlers' fences published.
-            ghostSyncArrive(c)
+            ghostFence(c)
             return true
         }
     }
@@ -84,7 +84,7 @@ extension Machine {
             touched.writes |= components.acks(Int(from))
             // csd_unlock is a release store: under rc11 the handler publishes its view
             // (as a seq_cst fence: stronger than a release, documented in ViewOrder).
-            ghostSyncArrive(c)
+            ghostFence(c)
             state.ghost.outstanding[Int(from)] -= 1
         }
     }
@@ -104,7 +104,7 @@ extension Machine {
         guard state.cpus[target].qsReported else { return false }
         // The grace period finds the report under the rcu_node lock the reporter
         // released: under rc11 a fence joining what the report's fence published.
-        ghostSyncArrive(cpu)
+        ghostFence(cpu)
         return true
     }
 

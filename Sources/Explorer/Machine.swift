@@ -172,15 +172,21 @@ final class Machine: Platform {
         case .sc: return SequentialConsistency.read(&state, cpu: cpu, a, ordering: ordering)
         case .tso: return TotalStoreOrder.read(&state, cpu: cpu, a, ordering: ordering)
         case .pso: return PartialStoreOrder.read(&state, cpu: cpu, a, ordering: ordering)
-        case .rc11: return readChoosing(a, ordering: ordering) ?? state.memory[a]
+        case .rc11: return readChoosing(a, ordering: ordering)
         }
     }
 
-    /// An rc11 load: the step's choice of store, once per step; nil if the choice does
-    /// not exist (the caller then blocks the move: `readOrBlock`).
-    private func readChoosing(_ a: Int, ordering: AtomicLoadOrdering) -> UInt64? {
+    /// The move in progress reads and writes the rc11 views (a load moves its CPU's
+    /// view forward): one component.
+    @inline(__always) func touchWeak() {
         touched.reads |= components.weak
         touched.writes |= components.weak
+    }
+
+    /// An rc11 load: the step's choice of store, once per step (the search makes only
+    /// choices below the count this records, and replays only paths it made).
+    private func readChoosing(_ a: Int, ordering: AtomicLoadOrdering) -> UInt64 {
+        touchWeak()
         if choiceUsed {
             return ViewOrder.read(&state.weak, cpu: cpu, a, ordering: ordering, choice: 0)
         }
@@ -196,14 +202,14 @@ final class Machine: Platform {
     /// newest store).
     @inline(__always) func peek(_ a: Int) -> UInt64 { model == .rc11 ? state.memory[a] : read(a) }
 
-    /// The receiving side of a ghost synchronization point (an IPI taken, IPIs found
-    /// acknowledged, a quiescent-state report found): under rc11 a seq_cst fence, which
-    /// joins what the other side's fence published. The store-buffer models need
-    /// nothing: their sending side drained.
-    func ghostSyncArrive(_ c: Int) {
+    /// Either side of a ghost synchronization point under rc11 (an IPI sent or taken,
+    /// its acknowledgement made or found, a quiescent-state report made or found): a
+    /// seq_cst fence by CPU `c`, which joins what the other side's fence published.
+    /// The store-buffer models need nothing here: their sending side drains
+    /// (`drainAll`).
+    func ghostFence(_ c: Int) {
         guard model == .rc11 else { return }
-        touched.reads |= components.weak
-        touched.writes |= components.weak
+        touchWeak()
         ViewOrder.fence(&state.weak, cpu: c)
     }
 
@@ -212,7 +218,7 @@ final class Machine: Platform {
     func drainAll() {
         touchBuffered()
         if model == .rc11 {
-            ghostSyncArrive(cpu)
+            ghostFence(cpu)
             return
         }
         SequentialConsistency.drainAll(&state, cpu: cpu)
@@ -228,8 +234,7 @@ final class Machine: Platform {
         case .tso: try TotalStoreOrder.write(&state, cpu: cpu, e, seqCst: seqCst, bufferMax: max)
         case .pso: try PartialStoreOrder.write(&state, cpu: cpu, e, seqCst: seqCst, bufferMax: max)
         case .rc11:
-            touched.reads |= components.weak
-            touched.writes |= components.weak
+            touchWeak()
             ViewOrder.write(&state, cpu: cpu, a, v, release: release, seqCst: seqCst, historyMax: limits.historyMax)
         }
     }
@@ -239,8 +244,7 @@ final class Machine: Platform {
         touchBuffered()
         touched.writes |= components.memory(a)
         if model == .rc11 {
-            touched.reads |= components.weak
-            touched.writes |= components.weak
+            touchWeak()
             return ViewOrder.rmw(&state, cpu: cpu, a, ordering: ordering, historyMax: limits.historyMax, f)
         }
         return SequentialConsistency.rmw(&state, cpu: cpu, a, ordering: ordering, f)

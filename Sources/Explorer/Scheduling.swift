@@ -60,7 +60,7 @@ extension Explorer {
             m.state.cpus[c].frames.append(Frame(kind: .ipi, ipis: ipis))
             // Taking an IPI synchronizes with its senders (the csd list's xchg: a full
             // barrier); the senders fenced when they sent (Machine.sendInterrupts).
-            m.ghostSyncArrive(c)
+            m.ghostFence(c)
             return stepTop(c, on: m, announce: "IPI arrives: \(ipis.map { $0.kind.rawValue }.joined(separator: ","))")
         case .irq(let c):
             m.state.cpus[c].irqsLeft -= 1

@@ -472,6 +472,9 @@ extension Mutants {
         if !json {
             FileHandle.standardError.write("mutants --orderings: \(mutants.count) mutants x \(models.count) models over \(scenarios.count) standard scenarios (each run at most \(statesMax) states)\n".data(using: .utf8)!)
         }
+        // Not RunQueue: a job here is a (mutant, model) pair that runs scenarios one
+        // after another and stops at its first violation, so the unit of work is not a
+        // single run.
         DispatchQueue.concurrentPerform(iterations: min(jobs, pairs.count)) { _ in
             while true {
                 lock.lock()

@@ -67,3 +67,21 @@ func orderingMutantIsRejectedWhereTheSweepFoundIt(_ p: PinnedOrderingMutant) thr
     #expect(Weakening().keepsFence(.pinFence))
     #expect(Set(OrderingMutant.all.map(\.name)).count == OrderingMutant.all.count)
 }
+
+/// The named mutants that are weakenings go through the same sites: one mechanism.
+@Test func namedOrderingMutantsAreWeakenings() {
+    var both = Weakening(.exitStore, .dropRelease)
+    both.formUnion(Weakening(.idleStore, .dropRelease))
+    #expect(Mutations.exitStoreRelaxed.weakening == both)
+    #expect(Mutations.pinNoFence.weakening == Weakening(.pinFence, .dropFence))
+    #expect(Mutations.gracePeriodNoFence.weakening == Weakening(.gracePeriodFence, .dropFence))
+    #expect(Mutations.entryExchange.weakening.isEmpty)
+    // The configuration applies both sources, whichever is set last.
+    var c = ProtocolConfig(mutations: .pinNoFence)
+    c.weakening = Weakening(.rcuSample, .dropAcquire)
+    #expect(!c.orderings.keepsFence(.pinFence))
+    #expect(c.orderings.load(.acquiring, .rcuSample) == .relaxed)
+    c.mutations = []
+    #expect(c.orderings.keepsFence(.pinFence))
+    #expect(c.orderings.load(.acquiring, .rcuSample) == .relaxed)
+}

@@ -89,7 +89,10 @@ struct WeakMemory: Hashable {
 
     /// How many stores `cpu` may read at `a` (at least 1: the newest).
     func readable(_ a: Int, by cpu: Int) -> Int {
-        newest(a) - Int(views[cpu][a]) + 1
+        // Coherence: a view never points past the newest store (views only take
+        // indices of stores that exist, and shift down with the window).
+        assert(Int(views[cpu][a]) <= newest(a), "rc11: cpu\(cpu)'s view of \(a) is past the newest store")
+        return newest(a) - Int(views[cpu][a]) + 1
     }
 
     static func join(_ x: inout [UInt16], _ y: [UInt16]) {
@@ -128,10 +131,10 @@ enum ViewOrder {
         w.sc = w.views[cpu]
     }
 
-    /// A load by `cpu` at `a` reading the `choice`-th newest store it may read; nil if
-    /// there is no such store (the move with that choice is not enabled).
-    static func read(_ w: inout WeakMemory, cpu: Int, _ a: Int, ordering: AtomicLoadOrdering, choice: Int) -> UInt64? {
-        guard choice < w.readable(a, by: cpu) else { return nil }
+    /// A load by `cpu` at `a` reading the `choice`-th newest store it may read.
+    static func read(_ w: inout WeakMemory, cpu: Int, _ a: Int, ordering: AtomicLoadOrdering, choice: Int) -> UInt64 {
+        precondition(choice >= 0 && choice < w.readable(a, by: cpu),
+                     "rc11: cpu\(cpu) reads the store \(choice) back at \(a), of \(w.readable(a, by: cpu)) it may read")
         let seqCst = ordering == .sequentiallyConsistent
         if seqCst { joinSC(&w, cpu: cpu) }
         defer { if seqCst { publishSC(&w, cpu: cpu) } }
@@ -149,7 +152,8 @@ enum ViewOrder {
     }
 
     /// A store by `cpu`, placed last in `a`'s modification order. `release` makes it
-    /// carry the CPU's view; `seqCst` also fences first.
+    /// carry the CPU's view; `seqCst` also joins the seq_cst view first and publishes its
+    /// own after (`joinSC`, `publishSC`).
     static func write(_ s: inout MachineState, cpu: Int, _ a: Int, _ value: UInt64,
                       release: Bool, seqCst: Bool, historyMax: Int, carrying extra: [UInt16] = []) {
         s.memory[a] = value
@@ -182,6 +186,8 @@ enum ViewOrder {
             }
             shift(&w.sc)
         }
+        assert(w.history[a].count <= historyMax && w.views[cpu][a] == UInt16(w.newest(a)),
+               "rc11: a store is the newest of its location, in its CPU's view, inside the window")
     }
 
     /// A read-modify-write: reads the newest store (atomicity: nothing comes between it
