@@ -16,9 +16,8 @@ extension CPUFlags {
     @inlinable
     func enterIdle(polling: Bool, wakePending: Bool) throws(P.Interrupt) {
         platform.reached(.enterIdle)
-        let next = CPUWord(mode: .idle, counter: try ownCounter(), polling: polling,
-                           work: wakePending ? .wake : [])
-        try checkOwnedByUs(next.counter, "enterIdle")
+        let next = try ownStatus().status(.idle, polling: polling, work: wakePending ? .wake : [])
+        try checkOwnedByUs(next, "enterIdle")
         try platform.kernelCodeEnds(cpu: cpu, entering: .idle)
         // Release: RCU (1a) for the kernel stretch that ends here; a plain store for the
         // same reasons as in exitToUser.
@@ -138,7 +137,7 @@ extension CPUFlags {
             replaced = old.raw
             owed = old.work
             // The private counter follows (see enterKernel).
-            try storeOwnCounter(old.counter &+ 1)
+            try storeOwnStatus(CPUWord(raw: old.status(.kernel).raw &+ CPUWord.counterUnit))
         }
         // Paranoid entry: kernel CR3, with the owed flush folded in.
         try platform.switchAddressSpace(cpu: cpu, toKernel: true, flushTLB: owed.contains(.kernelTLBFlush))
@@ -159,7 +158,7 @@ extension CPUFlags {
                            "nmiExit on CPU \(cpu): someone changed the mode under the NMI")
         // MUTANT nmiExitDropsCounterStep: the counter as before the NMI.
         let step: UInt32 = has(.nmiExitDropsCounterStep) ? 0 : 1
-        let status = CPUWord(mode: old.mode, counter: old.counter &+ step, polling: old.polling)
+        let status = CPUWord(raw: old.status(old.mode, polling: old.polling).raw &+ UInt64(step) &* CPUWord.counterUnit)
         if has(.nmiStaleRestore) {
             // MUTANT: writes back the whole word as loaded before the RMW, which lacks
             // work added between that load and the RMW (and rewinds the counter).

@@ -16,24 +16,21 @@ extension CPUFlags {
     func tryPinObserving(_ target: Int) throws(P.Interrupt) -> (pinned: Bool, observed: CPUWord) {
         platform.reached(.tryPin)
         let count = Location(.pinCount, target)
-        let word = Location(.word, target)
         if config.pinProtocol == .countThenCheck || has(.pinSketchLiteral) {
-            // Precondition: pins of one target are serialized by the caller (a
-            // per-target pin lock, not modeled: the explorer's scenarios have one
-            // pinner), so the count is ours to bump with plain accesses. Relaxed: only
-            // pinners of this target write it, and we are the only one.
-            let c = try platform.load(count, ordering: .relaxed)
-            try platform.store(c + 1, at: count, ordering: .relaxed)
+            // The count is a plain counter: pinners of one target bump it with a load
+            // and a store under the target's pin lock (`addToPinCount`), so two
+            // pinners of one CPU both count.
+            try addToPinCount(target, 1, ordering: .relaxed)
             // Full fence: the count store must be visible before we read the mode
             // (Dekker with the entry's seq_cst RMW + count load). On x86 a plain store
             // can sit in the store buffer past the load below without it.
             try fence(.pinFence)
             // Acquire: pairs with the release of the target's exit/idle store, so the
             // on-behalf work sees the per-CPU state the target left.
-            let w = CPUWord(raw: try platform.load(word, ordering: ordered(.acquiring, .pinWordLoad)))
-            if w.mode.defersWork { return (true, w) }
-            // Relaxed undo: the target is in the kernel and never waited on it.
-            try platform.store(c, at: count, ordering: .relaxed)
+            let w = CPUWord(raw: try platform.load(try word(of: target), ordering: ordered(.acquiring, .pinWordLoad)))
+            if w.mode.defersWork && speaksFor(w, target) { return (true, w) }
+            // Relaxed undo: the target is in the kernel and never waited on our pin.
+            try addToPinCount(target, UInt64.max, ordering: .relaxed)
             return (false, w)
         }
         if !has(.pinFlagBeforeCount) {
@@ -59,6 +56,45 @@ extension CPUFlags {
         return (true, w)
     }
 
+    /// `countThenCheck`: add `delta` (wrapping) to `target`'s pin count with a load and a
+    /// plain store, under the target's pin lock, the sketch's "bump the count": the
+    /// lock is what lets two pinners of one CPU count without an atomic add (without
+    /// it, mutant `pin-without-lock`, two pinners can both store 1 and the first unpin
+    /// releases the target while the second still works on its behalf). The lock is
+    /// held only around the update: the fence and the mode check run outside it.
+    @inlinable
+    func addToPinCount(_ target: Int, _ delta: UInt64, ordering: AtomicStoreOrdering) throws(P.Interrupt) {
+        let count = Location(.pinCount, target)
+        let locked = !has(.pinWithoutLock)
+        if locked { try lockPins(target) }
+        // Relaxed: under the lock only pinners of this target write the count, and the
+        // lock's acquire made the previous holder's store visible.
+        let c = try platform.load(count, ordering: .relaxed)
+        try platform.store(c &+ delta, at: count, ordering: ordering)
+        if locked {
+            // Release: our count store is visible to the next holder before it sees the
+            // lock free (pairs with the acquire in lockPins). Without it the next
+            // pinner may load the count we replaced and store over ours.
+            try platform.store(0, at: Location(.pinLock, target), ordering: ordered(.releasing, .pinLockRelease))
+        }
+    }
+
+    /// Take `target`'s pin lock (a test-and-test-and-set spin lock, as raw_spin_lock).
+    @inlinable
+    func lockPins(_ target: Int) throws(P.Interrupt) {
+        let lock = Location(.pinLock, target)
+        for _ in 0..<config.casRetriesMax {
+            // Relaxed spin until the lock looks free: only a guess for the CAS.
+            _ = try platform.waitUntil(lock, ordering: .relaxed) { $0 == 0 }
+            // Acquire: pairs with the previous holder's release store of 0, so its
+            // count store is visible to our load of the count.
+            if try platform.compareExchange(expected: 0, desired: 1, at: lock, ordering: ordered(.acquiring, .pinLockAcquire)).exchanged {
+                return
+            }
+        }
+        try platform.limitExceeded("pin lock of CPU \(target): \(config.casRetriesMax) failed attempts (raise casRetriesMax, or a pinner holds it forever)")
+    }
+
     /// Release a pin taken by `tryPin`.
     @inlinable
     public func unpin(_ target: Int) throws(P.Interrupt) {
@@ -66,9 +102,8 @@ extension CPUFlags {
         let count = Location(.pinCount, target)
         try platform.check(count, { $0 > 0 }, "unpin of CPU \(target) that nobody pinned")
         if config.pinProtocol == .countThenCheck || has(.pinSketchLiteral) {
-            let c = try platform.load(count, ordering: .relaxed)
             // Release: the on-behalf work happens before the target leaves its wait.
-            try platform.store(c - 1, at: count, ordering: ordered(.releasing, .unpinCountStore))
+            try addToPinCount(target, UInt64.max, ordering: ordered(.releasing, .unpinCountStore))
         } else {
             // Release: pairs with the entry's acquire wait (see waitForPinners). The
             // PINNED bit stays in the word; the target's next entry clears it and finds
@@ -104,6 +139,7 @@ extension CPUFlags {
     @inlinable
     public func rcuSample(_ target: Int) throws(P.Interrupt) -> CPUWord {
         platform.reached(.rcuSample)
+        precondition(config.placement == .perCPU, "RCU on per-task words is not modeled (§2.12 keeps RCU per CPU)")
         // Acquire: pairs with the release of exitToUser / enterIdle / nmiExit (and,
         // through the release sequence, the entry's RMW and its release store that
         // clears the work bits), so everything the target did before entering its EQS
@@ -176,6 +212,7 @@ extension CPUFlags {
         for target: Int, since snapshot: CPUWord, orWhen reported: () -> Bool = { false }
     ) throws(P.Interrupt) {
         platform.reached(.gracePeriodWait)
+        precondition(config.placement == .perCPU, "RCU on per-task words is not modeled (§2.12 keeps RCU per CPU)")
         try platform.rcuWaits(on: target, snapshot: snapshot.raw)
         // Acquire loads (pairing as in rcuSample) until the CPU has passed a
         // quiescent state.

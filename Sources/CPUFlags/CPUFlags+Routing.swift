@@ -45,11 +45,14 @@ extension CPUFlags {
     func casAdding(
         _ bits: Work, to target: Int, while allowed: (CPUWord) -> Bool, what: String, plainStoreMutant: Bool = false
     ) throws(P.Interrupt) -> (added: Bool, observed: CPUWord) {
-        let at = Location(.word, target)
+        let at = try word(of: target)
         // Relaxed: only a guess for the CAS below, which decides.
         var w = CPUWord(raw: try platform.load(at, ordering: .relaxed))
         for _ in 0..<config.casRetriesMax {
-            guard allowed(w) else { return (false, w) }
+            // The CAS below succeeds only on this very word, so the tag it checks is
+            // the tag at the moment the bit lands: the task is then in user mode (or
+            // idle) on `target`, and leaves it only through an entry on `target`.
+            guard allowed(w) && speaksFor(w, target) else { return (false, w) }
             if plainStoreMutant {
                 // MUTANT: the owner's entry RMW between our load and this store is lost,
                 // and its mode is overwritten with the stale one.
@@ -76,6 +79,23 @@ extension CPUFlags {
         }
         try platform.limitExceeded(
             "\(what) of CPU \(target) retried its CAS \(config.casRetriesMax) times; raise casRetriesMax")
+    }
+
+    /// `target`'s flags word: its own, or (§2.12) the word of the task its `current`
+    /// names.
+    @inlinable
+    func word(of target: Int) throws(P.Interrupt) -> Location {
+        guard config.placement == .perTask else { return Location(.word, target) }
+        // rq->curr. Relaxed: the answer may be stale (the task may have left, even
+        // migrated); the CPU tag in the word, checked by the CAS that decides,
+        // makes that harmless (see switchTask).
+        return Location(.word, Int(try platform.load(Location(.current, target), ordering: .relaxed)))
+    }
+
+    /// Whether `w`, found as `target`'s word, speaks for `target` (`CPUWord.isOn`).
+    @inlinable
+    func speaksFor(_ w: CPUWord, _ target: Int) -> Bool {
+        w.isOn(target) || has(.taskWordWithoutCPU)  // MUTANT: trust any tag
     }
 
     // MARK: - Routing: one route for every piece of work

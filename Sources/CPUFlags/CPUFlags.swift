@@ -8,7 +8,8 @@ import Atomics
 /// A `CPUFlags` value is one CPU's view of the machine: `cpu` is the CPU executing the
 /// calls. Owner-side transitions (`exitToUser`, `enterFromUser`, idle, IRQ, NMI) act on
 /// `cpu`'s own word; remote-side calls (`request`, `tryPin`, RCU sampling) act on other
-/// CPUs' words.
+/// CPUs' words. In the §2.12 variant (`WordPlacement.perTask`) the word is the running
+/// task's (`task`), and remotes find it through the target's `current` (`word(of:)`).
 ///
 /// The promise to the kernel: work deferred to a CPU is run by that CPU before any
 /// ordinary kernel code runs there (`Platform.kernelCodeBegins`), at the cost of one
@@ -16,27 +17,39 @@ import Atomics
 public struct CPUFlags<P: Platform> {
     public let platform: P
     public let cpu: Int
+    /// Whose word the owner-side transitions use: `cpu` itself in the per-CPU design;
+    /// in the §2.12 variant the task running on `cpu` (the kernel's `current`, which
+    /// only `cpu` changes: `switchTask`).
+    public let task: Int
     public let config: ProtocolConfig
 
-    @inlinable public init(platform: P, cpu: Int, config: ProtocolConfig = ProtocolConfig()) {
+    /// `task`: the task running on `cpu`, for `WordPlacement.perTask` only (default:
+    /// the CPU's own word).
+    @inlinable public init(platform: P, cpu: Int, task: Int? = nil, config: ProtocolConfig = ProtocolConfig()) {
         precondition(cpu >= 0 && cpu < platform.cpuCount, "cpu \(cpu) out of range")
+        precondition(task == nil || config.placement == .perTask, "a task's word outside the per-task placement")
+        precondition(config.placement == .perCPU || cpu < CPUWord.taggableCPUs, "cpu \(cpu) cannot be named in a CPU tag")
         assert(CPUWord.layoutIsTiled)
         self.platform = platform
         self.cpu = cpu
+        self.task = task ?? cpu
         self.config = config
     }
 
-    @inlinable var own: Location { Location(.word, cpu) }
+    @inlinable var own: Location { Location(.word, task) }
     @inlinable func has(_ m: Mutations) -> Bool { config.mutations.contains(m) }
 
-    /// The owner's RCU counter, read from its private copy instead of the shared word:
+    /// The owner's status (RCU counter), read from its private copy instead of the shared word:
     /// a load of the word right after the entry's locked RMW costs the round trip
     /// about 1.9x on x86, and a one-byte store of the mode alone (no counter needed)
     /// about 2.6x (a partial store the next 64-bit RMW cannot forward from); measured
     /// by Benchmarks/layout-costs.c. Only this CPU (task, IRQ, NMI) touches the copy; it
-    /// changes only where the counter does (leaving an EQS).
-    @inlinable @inline(__always) func ownCounter() throws(P.Interrupt) -> UInt32 {
-        CPUWord(raw: try platform.loadPrivate(Location(.counter, cpu))).counter
+    /// changes only where the counter does (leaving an EQS) and at a task switch.
+    /// Returned as a KERNEL status: counter and CPU tag (`CPUWord.status` builds the
+    /// next word from it). The tag is 0 in the per-CPU design and this CPU's
+    /// in the §2.12 variant, so the exit writes "USER on this CPU" at no extra cost.
+    @inlinable @inline(__always) func ownStatus() throws(P.Interrupt) -> CPUWord {
+        CPUWord(raw: try platform.loadPrivate(Location(.counter, cpu))).status(.kernel)
     }
 
     /// The private cell also keeps the adaptive policy's promotion (bit 0): set when an
@@ -44,9 +57,10 @@ public struct CPUFlags<P: Platform> {
     /// policy reads or writes it, so the strict path pays nothing.
     @inlinable var promotedBit: UInt64 { 1 }
 
-    /// Records a new counter in the private copy, keeping the adaptive promotion.
-    @inlinable @inline(__always) func storeOwnCounter(_ counter: UInt32) throws(P.Interrupt) {
-        var value = CPUWord(mode: .kernel, counter: counter).raw
+    /// Records a new KERNEL status (counter and tag) in the private copy, keeping the
+    /// adaptive promotion.
+    @inlinable @inline(__always) func storeOwnStatus(_ status: CPUWord) throws(P.Interrupt) {
+        var value = status.status(.kernel).raw
         if config.exitPolicy == .adaptive {
             value |= try platform.loadPrivate(Location(.counter, cpu)) & promotedBit
         }
@@ -71,6 +85,33 @@ public struct CPUFlags<P: Platform> {
         if config.exitPolicy == .adaptive { try setPromoted(false) }
     }
 
+    /// The §2.12 variant: switch this CPU (in the kernel) from `self.task` to `next`,
+    /// a task that is off every CPU (the scheduler's `on_cpu` handshake, the caller's,
+    /// made that so and ordered its word's last writes before us). Afterwards the
+    /// caller makes a new `CPUFlags` with `task: next`.
+    @inlinable
+    public func switchTask(to next: Int) throws(P.Interrupt) {
+        platform.reached(.switchTask)
+        precondition(config.placement == .perTask, "switchTask needs per-task words")
+        try contextSwitch()
+        // Relaxed: nobody writes a switched-out task's word (it says KERNEL, so remotes
+        // do not CAS it), and the scheduler's handshake ordered its last writes before
+        // this load.
+        let word = Location(.word, next)
+        let w = CPUWord(raw: try platform.load(word, ordering: .relaxed))
+        try platform.check(word, { CPUWord(raw: $0).mode == .kernel && CPUWord(raw: $0).work.isEmpty },
+                           "switchTask on CPU \(cpu): task \(next)'s word is not {KERNEL, no work}")
+        // The private copy takes the incoming task's counter and this CPU's tag: the
+        // task's next exit writes "USER (or IDLE) on this CPU".
+        try storeOwnStatus(CPUWord(mode: .kernel, counter: w.counter, onCPU: cpu))
+        // rq->curr. Relaxed: a requester that reads the old task here finds a word that
+        // is KERNEL or tagged with another CPU (or this one, if the task came back
+        // here and is in user mode again, which is then true), so it interrupts or
+        // defers correctly; the tag, checked by its CAS, is what makes a stale
+        // `current` harmless. Nothing is published through this store.
+        try platform.store(UInt64(next), at: Location(.current, cpu), ordering: .relaxed)
+    }
+
     /// The owner's current word, for the paths that need its mode (lazy entry, idle
     /// exit, IRQ entry). Relaxed: the status bits are written only by this CPU, so the
     /// load returns what it last stored (forwarded from its store buffer if need be);
@@ -82,12 +123,14 @@ public struct CPUFlags<P: Platform> {
 
     /// The ownership rule, checked where the owner is about to overwrite its word with a
     /// plain store: the word says KERNEL (so no remote writes it), owes nothing (the
-    /// entry cleared what it ran), and carries the counter of the private copy.
-    @inlinable @inline(__always) func checkOwnedByUs(_ counter: UInt32, _ site: String) throws(P.Interrupt) {
+    /// entry cleared what it ran), and carries the counter of the private copy, which
+    /// `next` (built from that copy) has. The CPU tag may differ: a task switched in
+    /// (§2.12) still carries the tag of the CPU it left.
+    @inlinable @inline(__always) func checkOwnedByUs(_ next: CPUWord, _ site: String) throws(P.Interrupt) {
         try platform.check(own, { raw in
             let w = CPUWord(raw: raw)
-            return w.mode == .kernel && w.work.isEmpty && w.counter == counter
-        }, "\(site) on CPU \(cpu): word is not {KERNEL, no work, counter \(counter)}")
+            return w.mode == .kernel && w.work.isEmpty && w.counter == next.counter
+        }, "\(site) on CPU \(cpu): word is not {KERNEL, no work, counter \(next.counter)}")
     }
 
     // MARK: - Exit to user (BRIEF §2.3)
@@ -104,8 +147,8 @@ public struct CPUFlags<P: Platform> {
         platform.reached(.exitToUser)
         let promoted = try isPromoted()
         let strict = forceUser || config.exitPolicy == .strict || promoted
-        let next = CPUWord(mode: strict ? .user : .indeterminate, counter: try ownCounter())
-        try checkOwnedByUs(next.counter, "exitToUser")
+        let next = try ownStatus().status(strict ? .user : .indeterminate)
+        try checkOwnedByUs(next, "exitToUser")
         try platform.kernelCodeEnds(cpu: cpu, entering: next.mode)
         // A plain 64-bit store of the whole word, no read of it first. The counter is
         // unchanged (it steps when the CPU leaves the EQS) and the work bits are zero
@@ -147,7 +190,7 @@ public struct CPUFlags<P: Platform> {
             // this value to learn anything (INDETERMINATE promised nothing, and KERNEL
             // only tells remotes to interrupt). No full barrier here, which is why
             // INDETERMINATE is not RCU-idle; and no counter step, since no EQS is left.
-            try platform.store(CPUWord(mode: .kernel, counter: w.counter).raw, at: own, ordering: .relaxed)
+            try platform.store(w.status(.kernel).raw, at: own, ordering: .relaxed)
             try platform.switchAddressSpace(cpu: cpu, toKernel: true, flushTLB: false)
             try platform.kernelCodeBegins(cpu: cpu, context: context)
             return []
@@ -186,17 +229,20 @@ public struct CPUFlags<P: Platform> {
         } else if has(.entryExchange) {
             // MUTANT (the brief's literal design): the owed work leaves the word here.
             old = CPUWord(raw: try platform.exchange(
-                CPUWord(mode: .kernel, counter: try ownCounter() &+ 1).raw, at: own, ordering: .sequentiallyConsistent))
+                try ownStatus().raw &+ CPUWord.counterUnit, at: own, ordering: .sequentiallyConsistent))
         } else {
             old = try leaveEQS(w)
         }
         assert(old.mode == w.mode, "word mode changed under its owner: \(w.mode) -> \(old)")
         assert(old.polling == w.polling, "polling bit changed under its owner")
-        let status = CPUWord(mode: .kernel, counter: old.counter &+ 1)
+        // KERNEL, the stepped counter, the tag the word has (this CPU's: the task left
+        // the kernel here).
+        assert(old.isOn(cpu), "entry on CPU \(cpu) from a word tagged for CPU \(old.onCPU ?? -1)")
+        let status = CPUWord(raw: old.status(.kernel).raw &+ CPUWord.counterUnit)
         // The private copy of the counter follows the word (plain: only this CPU
         // reads it, and an NMI landing before this store found KERNEL and left both
         // alone).
-        try storeOwnCounter(status.counter)
+        try storeOwnStatus(status)
         let owed = old.work
         if has(.workAfterKernelCode) {
             // MUTANT: ordinary kernel code (kernel stack, vmalloc space) runs first.

@@ -50,8 +50,9 @@ extension CPUWord {
     /// other bits: bit 0 there is the adaptive policy's promotion). A CPU starting in an
     /// RCU-idle mode has been there a while: counter 1. Every harness starts its CPUs
     /// from here.
-    @inlinable public static func initialCells(_ mode: Mode) -> (word: UInt64, counter: UInt64) {
+    /// `onCPU` tags the word with its CPU (the §2.12 variant's per-task words).
+    @inlinable public static func initialCells(_ mode: Mode, onCPU: Int? = nil) -> (word: UInt64, counter: UInt64) {
         let counter: UInt32 = mode.isRCUIdle ? 1 : 0
-        return (CPUWord(mode: mode, counter: counter).raw, CPUWord(mode: .kernel, counter: counter).raw)
+        return (CPUWord(mode: mode, counter: counter, onCPU: onCPU).raw, CPUWord(mode: .kernel, counter: counter, onCPU: onCPU).raw)
     }
 }

@@ -49,13 +49,17 @@ public enum OrderingSite: UInt8, CaseIterable, Sendable, Hashable, Codable {
     case callbackTake
     /// The membarrier IPI handler's full fence.
     case membarrierFence
+    /// countThenCheck: the acquire compare-and-swap that takes the per-target pin lock.
+    case pinLockAcquire
+    /// countThenCheck: the release store that frees the pin lock.
+    case pinLockRelease
 
     /// The ordering the core declares there.
     public var declared: DeclaredOrdering {
         switch self {
-        case .exitStore, .idleStore, .entryClearStore, .nmiExitStore, .unpinCountStore, .unpinCountSub, .callbackEnqueue:
+        case .exitStore, .idleStore, .entryClearStore, .nmiExitStore, .unpinCountStore, .unpinCountSub, .callbackEnqueue, .pinLockRelease:
             return .release
-        case .pinnedWait, .pollIdleWait, .pinWordLoad, .rcuSample, .gracePeriodWait, .callbackTake:
+        case .pinnedWait, .pollIdleWait, .pinWordLoad, .rcuSample, .gracePeriodWait, .callbackTake, .pinLockAcquire:
             return .acquire
         case .remoteCAS, .pinCountAdd: return .acquireRelease
         case .entryRMW: return .sequentiallyConsistent
@@ -85,6 +89,8 @@ public enum OrderingSite: UInt8, CaseIterable, Sendable, Hashable, Codable {
         case .callbackEnqueue: return "callback-enqueue"
         case .callbackTake: return "callback-take"
         case .membarrierFence: return "membarrier-fence"
+        case .pinLockAcquire: return "pin-lock-acquire"
+        case .pinLockRelease: return "pin-lock-release"
         }
     }
 

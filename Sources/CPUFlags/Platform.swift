@@ -13,6 +13,13 @@ public enum Cell: UInt8, Hashable, Sendable, CaseIterable {
     /// The owner's private copy of its RCU counter (as a word with that counter).
     /// Never read by another CPU.
     case counter = 3
+    /// `countThenCheck`'s per-target pin lock: 0 free, 1 held. Pinners of this CPU
+    /// take it around their update of its pin count.
+    case pinLock = 4
+    /// The task whose flags word is this CPU's (the kernel's `rq->curr`), for the §2.12
+    /// variant (`WordPlacement.perTask`) only. Written by the CPU itself
+    /// (`switchTask`), read by requesters to find the word.
+    case current = 5
 
     public var description: String {
         switch self {
@@ -20,6 +27,8 @@ public enum Cell: UInt8, Hashable, Sendable, CaseIterable {
         case .pinCount: return "pins"
         case .callbacks: return "cbq"
         case .counter: return "ctr"
+        case .pinLock: return "pinlock"
+        case .current: return "current"
         }
     }
 }
@@ -158,6 +167,7 @@ public enum CoreOperation: UInt8, Hashable, Sendable, CaseIterable {
     case enqueueCallback, queueCallback, runQueuedCallbacks
     case tryPin, unpin, runOnBehalf
     case rcuSample, gracePeriod, gracePeriodStart, expeditedGracePeriodStart, gracePeriodWait
+    case switchTask
 
     @inlinable public var bit: UInt32 { 1 << UInt32(rawValue) }
     /// The case's name (an enum's default description).

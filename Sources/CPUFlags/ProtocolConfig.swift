@@ -16,9 +16,22 @@ public enum PinProtocol: String, Hashable, Sendable, CaseIterable, Codable {
     /// the count: no cost on an unpinned entry.
     case flagInWord
     /// The sketch in the thread, completed: bump the count (serialized per target by a
-    /// pin lock, so a plain store), full fence, check the mode; the entry loads the count
+    /// pin lock, so a load and a plain store), full fence, check the mode; the entry loads the count
     /// after its read-modify-write on every entry (a Dekker pair; one extra load per entry).
     case countThenCheck
+}
+
+/// Where a CPU's flags word lives (BRIEF §2.12).
+public enum WordPlacement: String, Hashable, Sendable, CaseIterable, Codable {
+    /// One word per CPU (the design of the thread).
+    case perCPU = "per-cpu"
+    /// The cheaper variant mentioned in the seed: the word is the running task's
+    /// (`ti_flags`), and USER is stored with the CPU number (the word's CPU tag), so
+    /// "USER on CPU 3" proves CPU 3 is in user mode. Requesters find the word through
+    /// the target's `current` (`Cell.current`); a task that migrated meanwhile shows
+    /// another CPU's tag and is interrupted instead. RCU stays on the per-CPU word
+    /// (not modeled with per-task words).
+    case perTask = "per-task"
 }
 
 /// Deliberately wrong variants of the protocol, for showing that the explorer rejects
@@ -68,6 +81,14 @@ public struct Mutations: OptionSet, Hashable, Sendable {
     /// next one share a counter: a grace period that sampled inside the NMI is never
     /// credited (RCU requirement 3; accepted by the explorer's old end-state rule).
     @inlinable public static var nmiExitDropsCounterStep: Mutations { Mutations(rawValue: 1 << 15) }
+    /// `countThenCheck` pinners update the pin count without the per-target pin lock:
+    /// two pinners of one CPU can both store 1, and the first unpin lets the target run
+    /// while the second still works on its behalf.
+    @inlinable public static var pinWithoutLock: Mutations { Mutations(rawValue: 1 << 16) }
+    /// The §2.12 variant without the CPU number: a requester trusts USER (or IDLE) in
+    /// the word of the task it found as the target's `current`, wherever that task
+    /// now runs.
+    @inlinable public static var taskWordWithoutCPU: Mutations { Mutations(rawValue: 1 << 17) }
 
     /// Every named mutant, with its name, for tests and the CLI.
     public static let named: [(name: String, mutation: Mutations)] = [
@@ -87,6 +108,8 @@ public struct Mutations: OptionSet, Hashable, Sendable {
         ("entry-exchange", .entryExchange),
         ("callbacks-before-pin-wait", .callbacksBeforePinWait),
         ("nmi-exit-drops-counter-step", .nmiExitDropsCounterStep),
+        ("pin-without-lock", .pinWithoutLock),
+        ("task-word-without-cpu", .taskWordWithoutCPU),
     ]
 
     public var names: [String] {
@@ -98,6 +121,8 @@ public struct Mutations: OptionSet, Hashable, Sendable {
 public struct ProtocolConfig: Hashable, Sendable {
     public var exitPolicy: ExitPolicy
     public var pinProtocol: PinProtocol
+    /// Per-CPU words (the design) or per-task words with a CPU tag (§2.12).
+    public var placement: WordPlacement
     public var mutations: Mutations { didSet { _orderings = Self.orderings(mutations, weakening) } }
     /// Ordering mutants: sites whose declared ordering is weakened (OrderingSites.swift).
     /// Empty in every real use.
@@ -113,11 +138,12 @@ public struct ProtocolConfig: Hashable, Sendable {
     public var casRetriesMax: Int
 
     @inlinable public init(
-        exitPolicy: ExitPolicy = .strict, pinProtocol: PinProtocol = .flagInWord,
+        exitPolicy: ExitPolicy = .strict, pinProtocol: PinProtocol = .flagInWord, placement: WordPlacement = .perCPU,
         mutations: Mutations = [], weakening: Weakening = Weakening(), casRetriesMax: Int = 64
     ) {
         self.exitPolicy = exitPolicy
         self.pinProtocol = pinProtocol
+        self.placement = placement
         self.mutations = mutations
         self.weakening = weakening
         _orderings = Self.orderings(mutations, weakening)

@@ -2,11 +2,11 @@
 /// both the CPU's mode and the work it owes on its next transition.
 ///
 /// ```
-///  63                          40 39      37 36 35 34 33 32 31              8 7    3  2  1 0
-/// +------------------------------+----------+--+--+--+--+--+-----------------+------+--+----+
-/// |   RCU counter (24 bits)      | reserved |WK|PN|CB|SC|TL|    reserved     | rsv  |PL|mode|
-/// +------------------------------+----------+--+--+--+--+--+-----------------+------+--+----+
-///  \_ status: owner only _______/ \___ work: any CPU may set (CAS) ___/    \_ status: owner only_/
+///  63                          40 39      37 36 35 34 33 32 31      20 19       8 7    3  2  1 0
+/// +------------------------------+----------+--+--+--+--+--+----------+----------+------+--+----+
+/// |   RCU counter (24 bits)      | reserved |WK|PN|CB|SC|TL| reserved | CPU tag  | rsv  |PL|mode|
+/// +------------------------------+----------+--+--+--+--+--+----------+----------+------+--+----+
+///  \_ status: owner only _______/ \___ work: any CPU may set (CAS) ___/ \_ status: owner only_____/
 ///
 ///  mode  KERNEL 0, USER 1, IDLE 2, INDETERMINATE 3      (status byte: owner only)
 ///  PL    polling idle: a remote may wake this CPU by setting WK instead of an IPI
@@ -14,6 +14,9 @@
 ///  CB    queued callbacks pending         PN  pinned: entry must wait for pinners
 ///  WK    wake (need-resched) for a polling idle CPU
 ///  counter  bumped each time the CPU leaves an RCU extended quiescent state
+///  CPU tag  0 in the per-CPU design; in the §2.12 variant (per-task words, BRIEF §2.12)
+///        1 + the CPU the task last left the kernel on, so "USER on CPU 3" proves CPU 3
+///        is in user mode (`isOn`)
 /// ```
 ///
 /// Ownership rule, on which every ordering comment in the core rests: the status (the
@@ -38,6 +41,14 @@ public struct CPUWord: Hashable, Sendable, CustomStringConvertible {
     @inlinable public static var modeShift: UInt64 { 0 }
     @inlinable public static var modeMask: UInt64 { 0b11 }
     @inlinable public static var pollingBit: UInt64 { 1 << 2 }
+    @inlinable public static var tagShift: UInt64 { 8 }
+    @inlinable public static var tagBits: UInt64 { 12 }
+    @inlinable public static var tagMask: UInt64 { ((1 << tagBits) - 1) << tagShift }
+    /// CPUs a tag can name (tag 0 means untagged).
+    @inlinable public static var taggableCPUs: Int { (1 << Int(tagBits)) - 1 }
+    /// The parts of the status that a transition carries over from the word (or the
+    /// owner's private copy) it starts from: the counter and the CPU tag.
+    @inlinable public static var carriedMask: UInt64 { counterMask | tagMask }
     /// The low byte, holding mode and polling.
     @inlinable public static var statusByteMask: UInt64 { 0xFF }
     @inlinable public static var workShift: UInt64 { 32 }
@@ -52,19 +63,24 @@ public struct CPUWord: Hashable, Sendable, CustomStringConvertible {
     /// work bits in bits 32...39 and the counter ends at bit 63 (so it wraps cleanly);
     /// checked by a test and by `assert` at start-up.
     public static var layoutIsTiled: Bool {
-        let fields = [modeMask, pollingBit, workMask, counterMask]
+        let fields = [modeMask, pollingBit, tagMask, workMask, counterMask]
         var union: UInt64 = 0
         for f in fields {
             if union & f != 0 { return false }
             union |= f
         }
         return (modeMask | pollingBit) & ~statusByteMask == 0
+            && tagMask & ~(UInt64(0xFFFFFF) << 8) == 0
             && workMask & ~(UInt64(0xFF) << 32) == 0
             && counterMask >> 63 == 1 && counterShift + counterBits == 64
     }
 
-    @inlinable public init(mode: Mode, counter: UInt32, polling: Bool = false, work: Work = []) {
+    @inlinable public init(mode: Mode, counter: UInt32, polling: Bool = false, work: Work = [], onCPU: Int? = nil) {
         var r = UInt64(mode.rawValue) << CPUWord.modeShift
+        if let c = onCPU {
+            precondition(c >= 0 && c < CPUWord.taggableCPUs, "CPU tag \(c) outside 0..<\(CPUWord.taggableCPUs)")
+            r |= UInt64(c + 1) << CPUWord.tagShift
+        }
         r |= (UInt64(counter) << CPUWord.counterShift) & CPUWord.counterMask
         if polling { r |= CPUWord.pollingBit }
         r |= UInt64(work.rawValue) << CPUWord.workShift
@@ -75,6 +91,30 @@ public struct CPUWord: Hashable, Sendable, CustomStringConvertible {
     @inlinable public var polling: Bool { raw & CPUWord.pollingBit != 0 }
     @inlinable public var counter: UInt32 {
         UInt32((raw & CPUWord.counterMask) >> CPUWord.counterShift)
+    }
+
+    /// The CPU this (per-task) word was last tagged with; nil for an untagged word.
+    @inlinable public var onCPU: Int? {
+        let t = Int((raw & CPUWord.tagMask) >> CPUWord.tagShift)
+        return t == 0 ? nil : t - 1
+    }
+
+    /// Whether this word speaks for `cpu`: an untagged word is a CPU's own (the
+    /// per-CPU design); a tagged one (§2.12) only for the CPU in its tag. A requester
+    /// that found a task's word through a stale `current` sees another CPU here and
+    /// must interrupt instead.
+    @inlinable public func isOn(_ cpu: Int) -> Bool {
+        let t = (raw & CPUWord.tagMask) >> CPUWord.tagShift
+        return t == 0 || t == UInt64(cpu + 1)
+    }
+
+    /// A status word for `mode` that keeps this word's counter and CPU tag (and no
+    /// work): how every owner transition builds the word it stores.
+    @inlinable public func status(_ mode: Mode, polling: Bool = false, work: Work = []) -> CPUWord {
+        var r = (raw & CPUWord.carriedMask) | (UInt64(mode.rawValue) << CPUWord.modeShift)
+        if polling { r |= CPUWord.pollingBit }
+        r |= UInt64(work.rawValue) << CPUWord.workShift
+        return CPUWord(raw: r)
     }
 
     @inlinable public var work: Work {
@@ -91,6 +131,7 @@ public struct CPUWord: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         var s = "\(mode)"
         if polling { s += "+poll" }
+        if let c = onCPU { s += "@cpu\(c)" }
         s += " #\(counter)"
         if !work.isEmpty { s += " [\(work)]" }
         return s

@@ -98,7 +98,9 @@ public enum Route: Hashable, Sendable, CustomStringConvertible {
         guard case .interrupt(let observed?) = self, kind.workClass == WorkClass.deferrable || kind.workClass == WorkClass.onBehalf
         else { return nil }
         let m = CPUWord(raw: observed).mode
-        guard m.defersWork else { return nil }
+        // A word tagged for another CPU (§2.12: the task migrated) says nothing about
+        // the target.
+        guard m.defersWork && CPUWord(raw: observed).isOn(target) else { return nil }
         return "cpu\(requester) decided to interrupt cpu\(target) for \(kind.rawValue) although it saw \(m)"
     }
 }

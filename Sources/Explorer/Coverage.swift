@@ -21,7 +21,7 @@ public struct Coverage: Sendable, Codable, Equatable {
     public static let features: [String] = [
         "flush", "patch", "queue-callback", "run-on-behalf", "wake", "interrupt", "grace-period", "gp-expedited",
         "user-round-trip", "run-text", "idle", "poll-idle", "rcu-reader", "context-switch", "nmi", "timer-irq",
-        "2-housekeepers", "2-isolated",
+        "2-housekeepers", "2-isolated", "task-migration",
     ]
 
     /// The features a scenario exercises.
@@ -43,6 +43,7 @@ public struct Coverage: Sendable, Codable, Equatable {
                 case .pollIdle: f.insert("poll-idle")
                 case .exitIdle, .kernelAccess, .litmusStore, .litmusLoad, .litmusAdd, .litmusFence: break
                 case .contextSwitch: f.insert("context-switch")
+                case .switchTo: f.insert("task-migration")
                 case .rcuReader: f.insert("rcu-reader")
                 }
             }

@@ -25,7 +25,7 @@ extension Explorer {
         // Requirement (3) for every CPU the grace period sampled and has not credited
         // yet, including ones it has not started waiting on: an EQS entered since the
         // sample must be enough (buffers are empty here: drains are always enabled).
-        let map = AddressMap(cpuCount: scenario.cpuCount)
+        let map = AddressMap(scenario)
         for t in 0..<scenario.cpuCount where s.ghost.gpSample[t] >= 0 && s.cpus[t].eqsEntries != s.ghost.gpSample[t] {
             let now = CPUWord(raw: s.memory[map.address(Location(.word, t))])
             if !m.core(t).stoppedSince(CPUWord(raw: s.ghost.gpSnapshot[t]), now: now) {
@@ -65,7 +65,8 @@ extension Explorer {
             return Violation(invariant: .litmusOutcome, message: "outcome \(forbidden) reached")
         }
         for c in 0..<scenario.cpuCount {
-            let word = CPUWord(raw: s.memory[map.address(Location(.word, c))])
+            // The word of the task on c (c's own under per-CPU words).
+            let word = CPUWord(raw: s.memory[map.address(Location(.word, Int(s.cpus[c].task)))])
             if let lost = s.ghost.owed.violationAtEnd(cpu: c, word: word) {
                 return Violation(invariant: .noLostWork, message: lost)
             }

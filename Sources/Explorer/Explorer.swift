@@ -95,21 +95,32 @@ public struct Explorer {
 
     func initialState() -> MachineState {
         let n = scenario.cpuCount
-        let map = AddressMap(cpuCount: n)
+        let map = AddressMap(scenario)
         var memory = [UInt64](repeating: 0, count: map.count)
         var cpus: [CPUState] = []
+        let perTask = scenario.config.placement == .perTask
+        if perTask {
+            // The spare task: switched out (KERNEL), off every CPU, untagged until a CPU
+            // takes it.
+            memory[map.address(Location(.word, n))] = CPUWord.initialCells(.kernel).word
+        }
         for c in 0..<n {
             let mode = scenario.start[c]
-            let cells = CPUWord.initialCells(mode)
+            // Per-task words: task c runs on CPU c, its word tagged with it.
+            let cells = CPUWord.initialCells(mode, onCPU: perTask ? c : nil)
             memory[map.address(Location(.word, c))] = cells.word
             memory[map.address(Location(.counter, c))] = cells.counter
+            if perTask {
+                memory[map.address(Location(.current, c))] = UInt64(c)
+                memory[map.onCPU(c)] = 1
+            }
             let inUser = mode == .user || mode == .indeterminate
             cpus.append(CPUState(
                 frames: [Frame(kind: .task)],
                 context: inUser ? .user : (mode == .idle ? .idle : .kernel),
                 userCR3: scenario.pti && inUser,
                 tlb: 0, textSeen: 0,
-                nmisLeft: Int8(scenario.nmis[c]), irqsLeft: Int8(scenario.irqs[c])))
+                nmisLeft: Int8(scenario.nmis[c]), irqsLeft: Int8(scenario.irqs[c]), task: Int8(c)))
         }
         var state = MachineState(
             memory: memory,

@@ -28,9 +28,9 @@ struct Components {
     let cpuCount: Int
     let map: AddressMap
 
-    init(cpuCount: Int) {
-        self.cpuCount = cpuCount
-        map = AddressMap(cpuCount: cpuCount)
+    init(_ map: AddressMap) {
+        self.cpuCount = map.cpuCount
+        self.map = map
         precondition(map.count + 4 * cpuCount + 4 <= 64, "reduction: more state components than bits")
     }
 

@@ -13,8 +13,8 @@ import CPUFlags
 ///   with a target aimed at cpu1 or cpu2; broadcasts (flush, patch, grace periods)
 ///   reach both. A grace period here waits on two other CPUs.
 /// - **C** (3 CPUs, two housekeepers; B >= 2): cpu0 and cpu2 run one op each,
-///   concurrently, against cpu1 (two pinners of one CPU included, under the pin
-///   protocol that allows them).
+///   concurrently, against cpu1 (two pinners of one CPU included, under both pin
+///   protocols).
 /// - Budgets (none, one NMI, one timer IRQ on the first isolated CPU) on A machines,
 ///   and from B = 3 on every machine.
 ///
@@ -184,7 +184,6 @@ public enum Generator {
         let hasGP = all.contains { $0.op.isGracePeriod }
         let expedited = all.contains { $0.op == .gracePeriodExpedited }
         let hasPin = all.contains { $0.op == .pin }
-        let pinners = hk.filter { p in p.contains { $0.op == .pin } }.count
         func shapes(for c: Int) -> [Shape] {
             Shape.allCases.filter { s in
                 switch s {
@@ -209,9 +208,9 @@ public enum Generator {
         for shapes in shapeChoices {
             let policies = ExitPolicy.allCases.filter { p in shapes.allSatisfy { $0.policies().contains(p) } }
             for policy in policies {
-                // countThenCheck assumes one pinner per target (a per-target pin lock, not
-                // modeled), so two concurrent pinners run under flagInWord only.
-                let protocols: [PinProtocol] = hasPin && pinners < 2 ? [.flagInWord, .countThenCheck] : [.flagInWord]
+                // Both pin protocols wherever there is a pin; two concurrent pinners of
+                // one CPU included (countThenCheck's serialize through its pin lock).
+                let protocols: [PinProtocol] = hasPin ? [.flagInWord, .countThenCheck] : [.flagInWord]
                 for proto in protocols {
                     // Budgets on the first isolated CPU, for 2-CPU machines (3-CPU ones
                     // explore the interleavings of two housekeepers or two isolated CPUs),

@@ -6,7 +6,8 @@ import CPUFlags
 /// values returned by accesses and on registers, never on ghost state.
 extension Machine {
     func core(_ c: Int) -> CPUFlags<Machine> {
-        CPUFlags(platform: self, cpu: c, config: scenario.config)
+        // Per-task words (§2.12): the core acts on the word of the task c runs.
+        CPUFlags(platform: self, cpu: c, task: map.perTask ? Int(state.cpus[c].task) : nil, config: scenario.config)
     }
 
     /// Runs one op of the task program on CPU `c`.
@@ -35,6 +36,20 @@ extension Machine {
             _ = try f.exitIdle()
         case .contextSwitch:
             try f.contextSwitch()
+        case .switchTo(let t):
+            // The scheduler around the core's switch, as try_to_wake_up and
+            // finish_task do it: wait until the task is off its old CPU (acquire,
+            // pairing with that CPU's release below, so its last writes to the task's
+            // word are visible here), claim it, switch, then let the task we leave go.
+            let prev = Int(state.cpus[c].task)  // the task this op started with (replay-stable)
+            _ = try waitAddress(map.onCPU(t), ordering: .acquiring, "task\(t) to leave its CPU") { $0 == 0 }
+            try storeAddress(map.onCPU(t), 1, release: false)
+            try f.switchTask(to: t)
+            try storeAddress(map.onCPU(prev), 0, release: true)
+            try ghost { () throws(Suspend) in
+                state.cpus[c].task = Int8(t)
+                trace("cpu\(c) now runs task\(t)")
+            }
         case .rcuReader(let write):
             try rcuReader(c, write: write, level: 0)
         case .flushKernelTLB:

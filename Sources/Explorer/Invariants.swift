@@ -85,7 +85,8 @@ extension Machine {
     /// wider than the check at `kernelCodeBegins`, which misses work the entry does on
     /// its own per-CPU state before that point.
     func checkPinnedCPUWaits(_ c: Int, touching at: Location) throws(Suspend) {
-        if at.cpu == c && (at.cell == .word || at.cell == .pinCount || at.cell == .counter) { return }
+        if at.cell == .word && at.cpu == Int(state.cpus[c].task) { return }
+        if at.cpu == c && (at.cell == .pinCount || at.cell == .counter) { return }
         try checkPinnedCPUWaits(c, doing: "touches \(at)")
     }
 

@@ -100,8 +100,8 @@ final class Machine: Platform {
         self.scenario = scenario
         self.model = model
         self.limits = limits
-        self.map = AddressMap(cpuCount: scenario.cpuCount)
-        self.components = Components(cpuCount: scenario.cpuCount)
+        self.map = AddressMap(scenario)
+        self.components = Components(map)
         self.state = state
     }
 
@@ -266,6 +266,19 @@ final class Machine: Platform {
         try access { () throws(Suspend) -> UInt64 in
             let v = read(a, ordering: ordering)
             trace("load \(map.name(a)) -> \(map.render(a, v))")
+            return v
+        }
+    }
+
+    /// A wait on a harness cell: one load, enabled only when `condition` holds (as the
+    /// core's `waitUntil`).
+    func waitAddress(
+        _ a: Int, ordering: AtomicLoadOrdering, _ what: @autoclosure () -> String, _ condition: (UInt64) -> Bool
+    ) throws(Suspend) -> UInt64 {
+        try access { () throws(Suspend) -> UInt64 in
+            let v = read(a, ordering: ordering)
+            guard condition(v) else { throw .blocked(explaining ? "waiting for \(what()) (\(map.name(a)) = \(v))" : "") }
+            trace("wait \(map.name(a)) satisfied by \(v)")
             return v
         }
     }
@@ -530,7 +543,7 @@ final class Machine: Platform {
     /// owner writing its own word enters an EQS (USER or IDLE) or leaves user mode for
     /// the kernel (KERNEL, outside an NMI).
     func noteWrite(_ at: Location, _ value: UInt64) {
-        guard at.cell == .word && at.cpu == cpu else { return }
+        guard at.cell == .word && at.cpu == Int(state.cpus[cpu].task) else { return }
         let mode = CPUWord(raw: value).mode
         if mode.isRCUIdle { state.cpus[cpu].eqsEntries &+= 1 }
         if mode == .kernel && !state.cpus[cpu].inNMI { state.cpus[cpu].kernelSide = true }

@@ -51,8 +51,25 @@ public struct Limits: Hashable, Sendable, Codable {
 /// Addresses of model memory: the core's per-CPU cells, then the harness's own.
 struct AddressMap: Hashable {
     let cpuCount: Int
-    var cells: Int { Cell.allCases.count * cpuCount }
-    func address(_ l: Location) -> Int { Int(l.cell.rawValue) * cpuCount + l.cpu }
+    /// Slots per cell kind: one per CPU, or one per task under per-task words (§2.12:
+    /// the words are the tasks', `Scenario.taskCount`; the other cells stay per CPU and
+    /// the extra slot is unused for them).
+    let slots: Int
+    let perTask: Bool
+
+    init(cpuCount: Int, perTask: Bool = false) {
+        self.cpuCount = cpuCount
+        self.perTask = perTask
+        slots = perTask ? cpuCount + 1 : cpuCount
+    }
+
+    init(_ s: Scenario) { self.init(cpuCount: s.cpuCount, perTask: s.config.placement == .perTask) }
+
+    var cells: Int { Cell.allCases.count * slots }
+    func address(_ l: Location) -> Int {
+        assert(l.cpu >= 0 && l.cpu < (l.cell == .word ? slots : cpuCount), "\(l) outside the machine")
+        return Int(l.cell.rawValue) * slots + l.cpu
+    }
     /// The kernel page-table entry whose translation CPUs cache (its value = version).
     var pte: Int { cells }
     /// Patchable kernel text (its value = version).
@@ -61,28 +78,39 @@ struct AddressMap: Hashable {
     var rcuPointer: Int { cells + 2 }
     /// A field of RCU-protected object `k` (k in 0..<2) that readers write.
     func objectField(_ k: Int) -> Int { cells + 3 + k }
-    var count: Int { cells + 5 }
+    /// Per-task words: whether task `t` is on a CPU (the scheduler's `p->on_cpu`, the
+    /// handshake of a migration: released by the CPU that switched away from it,
+    /// acquired by the one that takes it).
+    func onCPU(_ t: Int) -> Int {
+        precondition(perTask && t >= 0 && t < slots, "on_cpu of task \(t) without per-task words")
+        return cells + 5 + t
+    }
+    var count: Int { cells + 5 + (perTask ? slots : 0) }
 
     func name(_ a: Int) -> String {
         if a < cells {
-            let cell = Cell(rawValue: UInt8(a / cpuCount))!
-            return Location(cell, a % cpuCount).description
+            let cell = Cell(rawValue: UInt8(a / slots))!
+            if perTask && cell == .word { return "task\(a % slots).flags" }
+            return Location(cell, a % slots).description
         }
         switch a - cells {
         case 0: return "pte"
         case 1: return "text"
         case 2: return "rcu_ptr"
-        default: return "obj\(a - cells - 3).field"
+        case 3, 4: return "obj\(a - cells - 3).field"
+        default: return "task\(a - cells - 5).on_cpu"
         }
     }
 
     func render(_ a: Int, _ v: UInt64) -> String {
         if a < cells {
-            switch Cell(rawValue: UInt8(a / cpuCount))! {
+            switch Cell(rawValue: UInt8(a / slots))! {
             case .word: return CPUWord(raw: v).description
             case .counter: return "#\(CPUWord(raw: v).counter)"
             case .callbacks: return "0b" + String(v, radix: 2)
             case .pinCount: return String(v)
+            case .pinLock: return v == 0 ? "free" : "held"
+            case .current: return "task\(v)"
             }
         }
         return String(v)

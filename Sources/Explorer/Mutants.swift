@@ -55,5 +55,9 @@ public struct MutantCase: Sendable, Hashable, CustomStringConvertible {
               scenario: "gen-a/strict/cpu0:queue-callback,run-on-behalf/round-trip", caughtUnder: .sc, invariant: .pinExclusion),
         .init(mutation: .nmiExitDropsCounterStep, summary: "NMI exit drops its entry's counter step: the NMI's stretch aliases the next",
               scenario: "rcu-nmi", caughtUnder: .sc, invariant: .rcuSafety),
+        .init(mutation: .pinWithoutLock, summary: "count-then-check pinners of one CPU update its pin count without the pin lock",
+              scenario: "pin-lock", caughtUnder: .sc, invariant: .coreAssertion),
+        .init(mutation: .taskWordWithoutCPU, summary: "§2.12 per-task words without the CPU number: USER in a migrated task's word is trusted",
+              scenario: "task-migration", caughtUnder: .sc, invariant: .noStaleTranslation),
     ]
 }

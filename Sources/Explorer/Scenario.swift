@@ -20,6 +20,10 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
     case exitIdle
     /// The task on this CPU is switched out (the adaptive policy's promotion ends).
     case contextSwitch
+    /// §2.12 (per-task words): switch this CPU, in the kernel, to task `task` once that
+    /// task is off every CPU (the scheduler's `on_cpu` handshake): a migration when the
+    /// task ran elsewhere. The task this CPU ran is then free for another CPU.
+    case switchTo(task: Int)
     /// An RCU read-side critical section that dereferences the pointer, uses the
     /// object, and (with `write`) writes a field of it.
     case rcuReader(write: Bool)
@@ -69,7 +73,7 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
     /// code (housekeeping work, RCU readers, waits for IPIs) and polling idle with IRQs on.
     public var irqsOn: Bool {
         switch self {
-        case .exitToUser, .enterFromUser, .enterIdle, .exitIdle, .kernelAccess, .runText, .contextSwitch: return false
+        case .exitToUser, .enterFromUser, .enterIdle, .exitIdle, .kernelAccess, .runText, .contextSwitch, .switchTo: return false
         case .litmusStore, .litmusLoad, .litmusAdd, .litmusFence: return false
         case .pollIdle, .rcuReader, .flushKernelTLB, .patchText, .queueCallback, .runOnBehalf, .wake, .interrupt, .synchronizeRCU:
             return true
@@ -86,6 +90,7 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
         case .pollIdle: return "poll_idle"
         case .exitIdle: return "exit_idle"
         case .contextSwitch: return "context_switch"
+        case .switchTo(let t): return "switch_to(task\(t))"
         case .rcuReader(let w): return w ? "rcu_reader(write)" : "rcu_reader"
         case .flushKernelTLB: return "flush_kernel_tlb"
         case .patchText: return "patch_text"
@@ -131,6 +136,10 @@ public struct Scenario: Hashable, Sendable {
     public var litmusForbidden: LitmusOutcome?
 
     public var cpuCount: Int { programs.count }
+    /// Tasks whose words the machine has: none of its own under per-CPU words; under
+    /// per-task words (§2.12) task c starts on CPU c, and one more starts off every CPU
+    /// (so that a CPU can switch away from a task that migrates).
+    public var taskCount: Int { config.placement == .perTask ? cpuCount + 1 : 0 }
 
     public init(
         name: String, summary: String, programs: [[Op]], start: [Mode], pti: Bool = true,
@@ -170,9 +179,19 @@ public struct Scenario: Hashable, Sendable {
                 return "\(name): litmus final value \(v) of cell \(cell): cells x, y; values 0 to \(LitmusOutcome.valueMax)"
             }
         }
+        let perTask = config.placement == .perTask
+        var switchedTo = Set<Int>()
         for (c, p) in programs.enumerated() {
             for op in p {
                 switch op {
+                case .switchTo(let t):
+                    if !perTask { return "\(name): cpu\(c) \(op): needs per-task words ('words per-task')" }
+                    if t < 0 || t >= taskCount || t == c { return "\(name): cpu\(c) \(op): a task from 0 to \(taskCount - 1) other than the CPU's own first task \(c)" }
+                    // One CPU takes a task over; two would race for it (the harness does
+                    // not model the runqueue lock that serializes them).
+                    if !switchedTo.insert(t).inserted { return "\(name): cpu\(c) \(op): task \(t) is switched to twice" }
+                case .synchronizeRCU where perTask:
+                    return "\(name): cpu\(c) \(op): RCU stays on per-CPU words; not modeled with per-task words"
                 case .queueCallback(let t, let id), .runOnBehalf(let t, let id):
                     if t < 0 || t >= cpuCount || t == c { return "\(name): cpu\(c) \(op): bad target" }
                     if id < 0 || id >= 64 { return "\(name): cpu\(c) \(op): callback id outside 0..<64" }
@@ -294,6 +313,8 @@ public struct ScenarioDescription: Codable, Sendable, Equatable {
         public var polling: Bool?
         public var write: Bool?
         public var cell: Int?
+        /// switch_to: the task.
+        public var task: Int?
         /// Litmus stores: the value; litmus accesses: the ordering.
         public var value: Int?
         public var ordering: String?
@@ -311,6 +332,8 @@ public struct ScenarioDescription: Codable, Sendable, Equatable {
     public var covers: [Int]
     public var exitPolicy: String
     public var pinProtocol: String
+    /// per-cpu or per-task (§2.12).
+    public var words: String
     public var pti: Bool
     public var expeditedRCU: Bool
     public var nmiBody: String
@@ -328,6 +351,7 @@ extension Op {
         case .rcuReader(let w): d.write = w
         case .queueCallback(let t, let id), .runOnBehalf(let t, let id): d.target = t; d.id = id
         case .wake(let t): d.target = t
+        case .switchTo(let t): d.task = t
         case .interrupt(let t, let k): d.target = t; d.kind = k.rawValue
         case .litmusStore(let c, let v, let o): d.op = "litmus_store"; d.cell = c; d.value = v; d.ordering = o.rawValue
         case .litmusLoad(let c, let o): d.op = "litmus_load"; d.cell = c; d.ordering = o.rawValue
@@ -343,7 +367,7 @@ extension Scenario {
     public var described: ScenarioDescription {
         ScenarioDescription(
             name: name, summary: summary, covers: covers, exitPolicy: config.exitPolicy.rawValue,
-            pinProtocol: config.pinProtocol.rawValue, pti: pti, expeditedRCU: expeditedRCU, nmiBody: nmiBody.rawValue,
+            pinProtocol: config.pinProtocol.rawValue, words: config.placement.rawValue, pti: pti, expeditedRCU: expeditedRCU, nmiBody: nmiBody.rawValue,
             mutations: Mutations.named.filter { config.mutations.contains($0.mutation) }.map(\.name),
             cpus: programs.indices.map { c in
                 ScenarioDescription.CPU(cpu: c, start: "\(start[c])", housekeeping: programs[c].contains(where: \.isHousekeeping),

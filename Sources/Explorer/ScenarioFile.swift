@@ -8,6 +8,7 @@ import CPUFlags
 ///     covers   1 3 4 5 9               # BRIEF §2 items (optional)
 ///     policy   strict                  # strict | lazy | adaptive   (default strict)
 ///     pin      flag-in-word            # flag-in-word | count-then-check
+///     words    per-cpu                 # per-cpu | per-task (§2.12; default per-cpu)
 ///     pti      on                      # on | off                   (default on)
 ///     nmi-body kernel-access           # kernel-access | rcu-reader
 ///     expedited-rcu off                # on | off
@@ -21,7 +22,8 @@ import CPUFlags
 /// run_text, enter_idle, enter_idle(poll), poll_idle, exit_idle, context_switch,
 /// rcu_reader, rcu_reader(write), flush_kernel_tlb, patch_text,
 /// queue_callback(TARGET,ID), run_on_behalf(TARGET,ID), wake(TARGET),
-/// interrupt(TARGET,KIND), synchronize_rcu, litmus_store(x|y[,VALUE][,ORDERING]),
+/// interrupt(TARGET,KIND), synchronize_rcu, switch_to(TASK) (per-task words only),
+/// litmus_store(x|y[,VALUE][,ORDERING]),
 /// litmus_load(x|y[,ORDERING]), litmus_add(x|y[,ORDERING]), litmus_fence. TARGET is a
 /// CPU number, KIND a work kind (kernelTLBFlush, userTLBFlush, ...), VALUE 1 to 3,
 /// ORDERING relaxed (the default), acquire (loads), release (stores) or seq_cst.
@@ -84,6 +86,10 @@ public enum ScenarioFile {
                 case "count-then-check": config.pinProtocol = .countThenCheck
                 default: throw fail(w, "flag-in-word or count-then-check")
                 }
+            case "words":
+                let w = try one("per-cpu or per-task")
+                guard let p = WordPlacement(rawValue: w.text) else { throw fail(w, "per-cpu or per-task") }
+                config.placement = p
             case "pti": pti = try onOff()
             case "expedited-rcu": expedited = try onOff()
             case "nmi-body":
@@ -121,7 +127,7 @@ public enum ScenarioFile {
             case "cpu":
                 cpus.append(try cpuLine(words, expectedIndex: cpus.count, fail: fail))
             default:
-                throw fail(first, "a directive: scenario, summary, covers, policy, pin, pti, nmi-body, expedited-rcu, mutation, litmus-forbidden or cpu")
+                throw fail(first, "a directive: scenario, summary, covers, policy, pin, words, pti, nmi-body, expedited-rcu, mutation, litmus-forbidden or cpu")
             }
         }
         let end = Failure(source: source, line: text.split(separator: "\n", omittingEmptySubsequences: false).count, column: 1, expected: "")
@@ -189,7 +195,7 @@ public enum ScenarioFile {
         return (start, nmis, irqs, ops)
     }
 
-    static let opNames = "exit_to_user, enter_from_user, kernel_access, run_text, enter_idle[(poll)], poll_idle, exit_idle, context_switch, rcu_reader[(write)], flush_kernel_tlb, patch_text, queue_callback(T,ID), run_on_behalf(T,ID), wake(T), interrupt(T,KIND), synchronize_rcu, litmus_store(x|y[,VALUE][,ORDERING]), litmus_load(x|y[,ORDERING]), litmus_add(x|y[,ORDERING]), litmus_fence"
+    static let opNames = "exit_to_user, enter_from_user, kernel_access, run_text, enter_idle[(poll)], poll_idle, exit_idle, context_switch, rcu_reader[(write)], flush_kernel_tlb, patch_text, queue_callback(T,ID), run_on_behalf(T,ID), wake(T), interrupt(T,KIND), synchronize_rcu, switch_to(TASK), litmus_store(x|y[,VALUE][,ORDERING]), litmus_load(x|y[,ORDERING]), litmus_add(x|y[,ORDERING]), litmus_fence"
 
     static func op(_ w: Token, fail: (Token?, String) -> Failure) throws(Failure) -> Op {
         var name = w.text
@@ -227,6 +233,7 @@ public enum ScenarioFile {
         case "flush_kernel_tlb": try arity(0); return .flushKernelTLB
         case "patch_text": try arity(0); return .patchText
         case "synchronize_rcu": try arity(0); return .synchronizeRCU
+        case "switch_to": try arity(1); return .switchTo(task: try int(0, "a task number"))
         case "queue_callback":
             try arity(2)
             return .queueCallback(target: try int(0, "a target CPU"), id: try int(1, "a callback id"))
@@ -276,6 +283,7 @@ public enum ScenarioFile {
         if !s.covers.isEmpty { out += "covers \(s.covers.map(String.init).joined(separator: " "))\n" }
         out += "policy \(s.config.exitPolicy.rawValue)\n"
         out += "pin \(s.config.pinProtocol == .flagInWord ? "flag-in-word" : "count-then-check")\n"
+        if s.config.placement != .perCPU { out += "words \(s.config.placement.rawValue)\n" }
         out += "pti \(s.pti ? "on" : "off")\n"
         out += "nmi-body \(s.nmiBody == .kernelAccess ? "kernel-access" : "rcu-reader")\n"
         out += "expedited-rcu \(s.expeditedRCU ? "on" : "off")\n"
@@ -297,6 +305,7 @@ public enum ScenarioFile {
         let d = op.described
         var args: [String] = []
         if let t = d.target { args.append("\(t)") }
+        if let t = d.task { args.append("\(t)") }
         if let id = d.id { args.append("\(id)") }
         if let k = d.kind { args.append(k) }
         if d.polling == true { args.append("poll") }

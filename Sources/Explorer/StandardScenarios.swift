@@ -82,6 +82,24 @@ extension Scenario {
         cpu 1 user: enter_from_user kernel_access exit_to_user enter_from_user kernel_access
         """,
         """
+        scenario pin-lock
+        summary two pinners of one CPU under the completed sketch, their count updates serialized by the per-target pin lock
+        covers 11
+        pin count-then-check
+        cpu 0 kernel: run_on_behalf(1,0)
+        cpu 1 user: enter_from_user kernel_access
+        cpu 2 kernel: run_on_behalf(1,1)
+        """,
+        """
+        scenario task-migration
+        summary §2.12: the words are the tasks', USER stored with its CPU; the task on cpu1 moves to cpu2 while a flush is in flight
+        covers 12
+        words per-task
+        cpu 0 kernel: flush_kernel_tlb
+        cpu 1 user: enter_from_user switch_to(3) kernel_access
+        cpu 2 idle: exit_idle switch_to(1) exit_to_user enter_from_user kernel_access
+        """,
+        """
         scenario rcu
         summary grace period against readers before and after a user round trip
         covers 8

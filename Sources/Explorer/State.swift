@@ -72,6 +72,10 @@ struct CPUState: Hashable {
     var qsDeferred: Bool = false
     /// Set by a reschedule IPI: the next idle entry returns at once.
     var needResched: Bool = false
+    /// The task this CPU runs, whose word its transitions use (per-task words, §2.12;
+    /// equal to the CPU otherwise). Changed only at the end of a `switch_to` op, after
+    /// its last access, so every replay of an op sees the task it started with.
+    var task: Int8 = 0
 }
 
 /// A CPU's RCU readers by level (0: task or IRQ, 1: NMI), inline.

@@ -289,6 +289,7 @@ extension CPUState {
         w.u8(reader[0] << 4 | reader[1])
         w.i8(eqsEntries)
         w.varint(UInt64(UInt16(bitPattern: litmusSeen)))
+        w.i8(task)
     }
 
     init(decoding r: inout ByteReader) {
@@ -311,6 +312,7 @@ extension CPUState {
         qsReported = flags & 0x20 != 0
         qsDeferred = flags & 0x40 != 0
         needResched = flags & 0x80 != 0
+        task = r.i8()
     }
 }
 
