@@ -21,7 +21,7 @@ public struct Coverage: Sendable, Codable, Equatable {
     public static let features: [String] = [
         "flush", "patch", "queue-callback", "run-on-behalf", "wake", "interrupt", "grace-period", "gp-expedited",
         "user-round-trip", "run-text", "idle", "poll-idle", "rcu-reader", "context-switch", "nmi", "timer-irq",
-        "2-housekeepers", "2-isolated", "task-migration",
+        "2-housekeepers", "2-isolated", "task-migration", "mce",
     ]
 
     /// The features a scenario exercises.
@@ -49,6 +49,7 @@ public struct Coverage: Sendable, Codable, Equatable {
             }
         }
         if s.nmis.contains(where: { $0 > 0 }) { f.insert("nmi") }
+        if s.mces.contains(where: { $0 > 0 }) { f.insert("mce") }
         if s.irqs.contains(where: { $0 > 0 }) { f.insert("timer-irq") }
         let housekeepers = s.programs.filter { $0.contains(where: \.isHousekeeping) }.count
         if housekeepers >= 2 { f.insert("2-housekeepers") }

@@ -120,7 +120,7 @@ public struct Explorer {
                 context: inUser ? .user : (mode == .idle ? .idle : .kernel),
                 userCR3: scenario.pti && inUser,
                 tlb: 0, textSeen: 0,
-                nmisLeft: Int8(scenario.nmis[c]), irqsLeft: Int8(scenario.irqs[c]), task: Int8(c)))
+                nmisLeft: Int8(scenario.nmis[c]), mcesLeft: Int8(scenario.mces[c]), irqsLeft: Int8(scenario.irqs[c]), task: Int8(c)))
         }
         var state = MachineState(
             memory: memory,

@@ -39,8 +39,8 @@ public struct OrderingMutant: Sendable, Hashable, CustomStringConvertible {
     /// The standard scenarios, smallest first (by their states under SC), so that a
     /// rejection is found by the cheapest run that shows it.
     public static let scenarioOrder: [String] = [
-        "rcu-idle", "text-patch", "tlb-flush", "tlb-flush-nopti", "pin", "rcu", "pin-dekker", "pin-lock", "rcu-lazy", "idle-wake",
-        "lazy-adaptive", "adaptive-switch", "irq-ipi", "pin-nmi", "nmi", "rcu-nmi", "four-cpus", "three-cpus",
+        "rcu-idle", "text-patch", "tlb-flush", "tlb-flush-nopti", "pin", "rcu", "pin-dekker", "task-migration", "pin-lock", "rcu-lazy", "idle-wake",
+        "lazy-adaptive", "adaptive-switch", "irq-ipi", "pin-nmi", "nmi", "mce-nmi", "rcu-nmi", "four-cpus", "three-cpus",
         "four-cpus-pin-rcu", "isolated-mix",
     ]
 

@@ -124,6 +124,10 @@ public struct Scenario: Hashable, Sendable {
     public var config: ProtocolConfig
     /// NMIs and timer IRQs each CPU may receive, anywhere they are allowed.
     public var nmis: [Int]
+    /// Machine checks (#MC) each CPU may receive: on the NMI's path
+    /// (`irqentry_nmi_enter`), anywhere an NMI may land and also inside an NMI handler
+    /// (nested once: an NMI-path handler may be interrupted by a machine check).
+    public var mces: [Int]
     public var irqs: [Int]
     public var nmiBody: NMIBody
     /// BRIEF §2 items this scenario exercises.
@@ -143,7 +147,7 @@ public struct Scenario: Hashable, Sendable {
 
     public init(
         name: String, summary: String, programs: [[Op]], start: [Mode], pti: Bool = true,
-        config: ProtocolConfig = ProtocolConfig(), nmis: [Int]? = nil, irqs: [Int]? = nil,
+        config: ProtocolConfig = ProtocolConfig(), nmis: [Int]? = nil, irqs: [Int]? = nil, mces: [Int]? = nil,
         nmiBody: NMIBody = .kernelAccess, covers: [Int], expeditedRCU: Bool = false, litmusForbidden: LitmusOutcome? = nil
     ) {
         self.expeditedRCU = expeditedRCU
@@ -155,6 +159,7 @@ public struct Scenario: Hashable, Sendable {
         self.pti = pti
         self.config = config
         self.nmis = nmis ?? Array(repeating: 0, count: programs.count)
+        self.mces = mces ?? Array(repeating: 0, count: programs.count)
         self.irqs = irqs ?? Array(repeating: 0, count: programs.count)
         self.nmiBody = nmiBody
         self.covers = covers
@@ -164,7 +169,9 @@ public struct Scenario: Hashable, Sendable {
     public func problem() -> String? {
         if cpuCount < 2 || cpuCount > 4 { return "\(name): \(cpuCount) CPUs, expected 2 to 4" }
         if start.count != cpuCount { return "\(name): \(start.count) start modes for \(cpuCount) CPUs" }
-        if nmis.count != cpuCount || irqs.count != cpuCount { return "\(name): nmis/irqs need one entry per CPU" }
+        if nmis.count != cpuCount || irqs.count != cpuCount || mces.count != cpuCount { return "\(name): nmis/irqs/mces need one entry per CPU" }
+        // A machine check inside a machine check's handler shuts the machine down.
+        if let c = mces.firstIndex(where: { !(0...1).contains($0) }) { return "\(name): cpu\(c) mces=\(mces[c]): 0 or 1" }
         for (c, p) in programs.enumerated() {
             let observations = p.filter { if case .litmusLoad = $0 { return true }; if case .litmusAdd = $0 { return true }; return false }.count
             if observations > LitmusOutcome.loadsMax { return "\(name): cpu\(c) makes \(observations) litmus loads, at most \(LitmusOutcome.loadsMax)" }
@@ -223,6 +230,7 @@ public struct Scenario: Hashable, Sendable {
                 s.programs.append([.enterFromUser, .kernelAccess, .exitToUser])
                 s.start.append(config.exitPolicy == .strict ? .user : .indeterminate)
                 s.nmis.append(0)
+                s.mces.append(0)
                 s.irqs.append(0)
             }
         } else if n < cpuCount {
@@ -236,6 +244,7 @@ public struct Scenario: Hashable, Sendable {
             }
             s.start = Array(start.prefix(n))
             s.nmis = Array(nmis.prefix(n))
+            s.mces = Array(mces.prefix(n))
             s.irqs = Array(irqs.prefix(n))
         }
         s.name = n == cpuCount ? name : "\(name)@\(n)cpu"
@@ -324,6 +333,7 @@ public struct ScenarioDescription: Codable, Sendable, Equatable {
         public var start: String
         public var housekeeping: Bool
         public var nmis: Int
+        public var mces: Int
         public var irqs: Int
         public var program: [OpDescription]
     }
@@ -371,7 +381,7 @@ extension Scenario {
             mutations: Mutations.named.filter { config.mutations.contains($0.mutation) }.map(\.name),
             cpus: programs.indices.map { c in
                 ScenarioDescription.CPU(cpu: c, start: "\(start[c])", housekeeping: programs[c].contains(where: \.isHousekeeping),
-                                        nmis: nmis[c], irqs: irqs[c], program: programs[c].map(\.described))
+                                        nmis: nmis[c], mces: mces[c], irqs: irqs[c], program: programs[c].map(\.described))
             })
     }
 }

@@ -16,7 +16,8 @@ import CPUFlags
 ///     cpu 0 kernel: flush_kernel_tlb
 ///     cpu 1 user nmis=1 irqs=0: enter_from_user kernel_access exit_to_user
 ///
-/// A `cpu N MODE [nmis=K] [irqs=K]: OPS` line per CPU, in order from 0 (2 to 4 CPUs);
+/// A `cpu N MODE [nmis=K] [irqs=K] [mces=K]: OPS` line per CPU (mces: machine checks, on
+/// the NMI's path, also nested in an NMI handler; 0 or 1), in order from 0 (2 to 4 CPUs);
 /// MODE is kernel, user, idle or indeterminate. Ops are separated by spaces, arguments
 /// in parentheses without spaces: exit_to_user, enter_from_user, kernel_access,
 /// run_text, enter_idle, enter_idle(poll), poll_idle, exit_idle, context_switch,
@@ -45,7 +46,7 @@ public enum ScenarioFile {
         var name: String?, summary = "", covers: [Int] = []
         var config = ProtocolConfig()
         var pti = true, expedited = false, nmiBody = NMIBody.kernelAccess
-        var cpus: [(start: Mode, nmis: Int, irqs: Int, ops: [Op])] = []
+        var cpus: [(start: Mode, nmis: Int, irqs: Int, mces: Int, ops: [Op])] = []
         var forbidden: LitmusOutcome?
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let lineNo = i + 1
@@ -138,7 +139,7 @@ public enum ScenarioFile {
             throw f
         }
         let s = Scenario(name: name, summary: summary, programs: cpus.map(\.ops), start: cpus.map(\.start), pti: pti,
-                         config: config, nmis: cpus.map(\.nmis), irqs: cpus.map(\.irqs), nmiBody: nmiBody, covers: covers,
+                         config: config, nmis: cpus.map(\.nmis), irqs: cpus.map(\.irqs), mces: cpus.map(\.mces), nmiBody: nmiBody, covers: covers,
                          expeditedRCU: expedited, litmusForbidden: forbidden)
         if let p = s.problem() { var f = end; f.expected = "a well-formed scenario: \(p)"; throw f }
         return s
@@ -167,8 +168,8 @@ public enum ScenarioFile {
     }
 
     static func cpuLine(_ words: [Token], expectedIndex: Int, fail: (Token?, String) -> Failure) throws(Failure)
-        -> (start: Mode, nmis: Int, irqs: Int, ops: [Op]) {
-        guard words.count >= 3 else { throw fail(nil, "'cpu N MODE [nmis=K] [irqs=K]: OPS'") }
+        -> (start: Mode, nmis: Int, irqs: Int, mces: Int, ops: [Op]) {
+        guard words.count >= 3 else { throw fail(nil, "'cpu N MODE [nmis=K] [irqs=K] [mces=K]: OPS'") }
         guard Int(words[1].text) == expectedIndex else { throw fail(words[1], "cpu \(expectedIndex) (CPUs in order from 0)") }
         var rest = Array(words.dropFirst(2))
         // The header ends at the word that ends with ':' (or a lone ':').
@@ -182,17 +183,22 @@ public enum ScenarioFile {
         guard let modeWord = header.first else { throw fail(words[2], "a mode: kernel, user, idle or indeterminate") }
         let modes: [String: Mode] = ["kernel": .kernel, "user": .user, "idle": .idle, "indeterminate": .indeterminate]
         guard let start = modes[modeWord.text] else { throw fail(modeWord, "a mode: kernel, user, idle or indeterminate") }
-        var nmis = 0, irqs = 0
+        var nmis = 0, irqs = 0, mces = 0
         for w in header.dropFirst() {
             let kv = w.text.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2, let n = Int(kv[1]), (0...3).contains(n), kv[0] == "nmis" || kv[0] == "irqs" else {
-                throw fail(w, "nmis=K or irqs=K with K from 0 to 3")
+            guard kv.count == 2, let n = Int(kv[1]), ["nmis", "irqs", "mces"].contains(kv[0]),
+                  (0...(kv[0] == "mces" ? 1 : 3)).contains(n) else {
+                throw fail(w, "nmis=K or irqs=K with K from 0 to 3, or mces=K with K 0 or 1")
             }
-            if kv[0] == "nmis" { nmis = n } else { irqs = n }
+            switch kv[0] {
+            case "nmis": nmis = n
+            case "irqs": irqs = n
+            default: mces = n
+            }
         }
         var ops: [Op] = []
         for w in rest { ops.append(try op(w, fail: fail)) }
-        return (start, nmis, irqs, ops)
+        return (start, nmis, irqs, mces, ops)
     }
 
     static let opNames = "exit_to_user, enter_from_user, kernel_access, run_text, enter_idle[(poll)], poll_idle, exit_idle, context_switch, rcu_reader[(write)], flush_kernel_tlb, patch_text, queue_callback(T,ID), run_on_behalf(T,ID), wake(T), interrupt(T,KIND), synchronize_rcu, switch_to(TASK), litmus_store(x|y[,VALUE][,ORDERING]), litmus_load(x|y[,ORDERING]), litmus_add(x|y[,ORDERING]), litmus_fence"
@@ -294,6 +300,7 @@ public enum ScenarioFile {
             var head = "cpu \(c) \(modeWord[s.start[c]]!)"
             if s.nmis[c] != 0 { head += " nmis=\(s.nmis[c])" }
             if s.irqs[c] != 0 { head += " irqs=\(s.irqs[c])" }
+            if s.mces[c] != 0 { head += " mces=\(s.mces[c])" }
             out += head + ":" + s.programs[c].map { " " + text($0) }.joined() + "\n"
         }
         return out

@@ -71,6 +71,13 @@ extension Explorer {
             m.state.cpus[c].inNMI = true
             m.state.cpus[c].frames.append(Frame(kind: .nmi, savedUserCR3: m.state.cpus[c].userCR3))
             return stepTop(c, on: m, announce: "NMI arrives")
+        case .mce(let c):
+            // The same handler frame as an NMI's (irqentry_nmi_enter, the body, the
+            // exit), possibly on top of one.
+            m.state.cpus[c].mcesLeft -= 1
+            m.state.cpus[c].inNMI = true
+            m.state.cpus[c].frames.append(Frame(kind: .nmi, savedUserCR3: m.state.cpus[c].userCR3))
+            return stepTop(c, on: m, announce: "machine check arrives")
         case .step(let c, let k):
             m.choice = k
             return stepTop(c, on: m, announce: nil)
@@ -120,8 +127,9 @@ extension Explorer {
             if f.kind != .task && Int(f.pc) >= ops(f.kind, cpu: c) {
                 m.state.cpus[c].frames.removeLast()
                 if f.kind == .nmi {
-                    // Paranoid NMI exit: back to the CR3 the NMI entry found.
-                    m.state.cpus[c].inNMI = false
+                    // Paranoid NMI exit: back to the CR3 the NMI entry found. Still in
+                    // an NMI if a machine check's frame was on top of one.
+                    m.state.cpus[c].inNMI = m.state.cpus[c].frames.contains { $0.kind == .nmi }
                     if scenario.pti { m.state.cpus[c].userCR3 = f.savedUserCR3 }
                 }
             } else {
@@ -157,6 +165,8 @@ extension Explorer {
             if atBoundary && !cpu.pendingIPIs.isEmpty { moves.append(.ipi(c)) }
             if atBoundary && cpu.irqsLeft > 0 { moves.append(.irq(c)) }
             if cpu.nmisLeft > 0 && !cpu.inNMI { moves.append(.nmi(c)) }
+            // A machine check: anywhere, also in an NMI handler (one level: mces <= 1).
+            if cpu.mcesLeft > 0 { moves.append(.mce(c)) }
         }
         return moves
     }

@@ -49,6 +49,7 @@ enum SleepSets {
         case .ipi(let c): return 1 << UInt32(c * 4 + 1)
         case .irq(let c): return 1 << UInt32(c * 4 + 2)
         case .nmi(let c): return 1 << UInt32(c * 4 + 3)
+        case .mce: return nil  // no bit left: never asleep (always tried: safe)
         case .drain(let c, let i): return i < 4 ? 1 << UInt32(16 + c * 4 + i) : nil
         }
     }

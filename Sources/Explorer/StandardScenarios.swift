@@ -91,6 +91,13 @@ extension Scenario {
         cpu 2 kernel: run_on_behalf(1,1)
         """,
         """
+        scenario mce-nmi
+        summary a machine check anywhere in an isolated CPU's round trip, also nested in an NMI handler, while a flush and a callback are deferred
+        covers 2 4
+        cpu 0 kernel: flush_kernel_tlb queue_callback(1,0)
+        cpu 1 user nmis=1 mces=1: enter_from_user kernel_access exit_to_user
+        """,
+        """
         scenario task-migration
         summary §2.12: the words are the tasks', USER stored with its CPU; the task on cpu1 moves to cpu2 while a flush is in flight
         covers 12

@@ -50,6 +50,8 @@ struct CPUState: Hashable {
     var textSeen: Int8
     var pendingIPIs: [PendingIPI] = []
     var nmisLeft: Int8
+    /// Machine checks left (`Scenario.mces`).
+    var mcesLeft: Int8 = 0
     var irqsLeft: Int8
     var inNMI: Bool = false
     /// RCU readers active on this CPU: at task/IRQ level and in an NMI. Value: 0 none,
@@ -175,6 +177,8 @@ public enum Move: Hashable, Sendable, CustomStringConvertible {
     case irq(Int)
     /// An NMI arrives at the CPU.
     case nmi(Int)
+    /// A machine check on CPU c: the NMI's path, also inside an NMI handler.
+    case mce(Int)
 
     public var description: String {
         switch self {
@@ -183,6 +187,7 @@ public enum Move: Hashable, Sendable, CustomStringConvertible {
         case .ipi(let c): return "ipi cpu\(c)"
         case .irq(let c): return "irq cpu\(c)"
         case .nmi(let c): return "nmi cpu\(c)"
+        case .mce(let c): return "mce cpu\(c)"
         }
     }
 }

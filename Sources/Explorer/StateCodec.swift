@@ -290,6 +290,7 @@ extension CPUState {
         w.i8(eqsEntries)
         w.varint(UInt64(UInt16(bitPattern: litmusSeen)))
         w.i8(task)
+        w.i8(mcesLeft)
     }
 
     init(decoding r: inout ByteReader) {
@@ -313,6 +314,7 @@ extension CPUState {
         qsDeferred = flags & 0x40 != 0
         needResched = flags & 0x80 != 0
         task = r.i8()
+        mcesLeft = r.i8()
     }
 }
 
@@ -411,6 +413,7 @@ extension Move {
         case .ipi(let c): return 2 << 13 | UInt16(c) << 8
         case .irq(let c): return 3 << 13 | UInt16(c) << 8
         case .nmi(let c): return 4 << 13 | UInt16(c) << 8
+        case .mce(let c): return 5 << 13 | UInt16(c) << 8
         }
     }
 
@@ -421,14 +424,15 @@ extension Move {
         case 1: self = .drain(cpu: c, index: Int(p & 0xFF))
         case 2: self = .ipi(c)
         case 3: self = .irq(c)
-        default: self = .nmi(c)
+        case 4: self = .nmi(c)
+        default: self = .mce(c)
         }
     }
 
     /// The CPU whose move this is.
     var cpu: Int {
         switch self {
-        case .step(let c, _), .drain(let c, _), .ipi(let c), .irq(let c), .nmi(let c): return c
+        case .step(let c, _), .drain(let c, _), .ipi(let c), .irq(let c), .nmi(let c), .mce(let c): return c
         }
     }
 }

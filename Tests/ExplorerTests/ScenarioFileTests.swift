@@ -33,6 +33,14 @@ func theStandardScenarioIsItsFile(_ name: String) throws {
         nmis: [0, 2, 0], irqs: [0, 1, 3], nmiBody: .rcuReader, covers: [1, 12], expeditedRCU: true, litmusForbidden: LitmusOutcome(loads: [2: [1, 0, 3]], final: [0: 2]))
     s.summary = "every op once  (spaces kept inside)"
     #expect(try ScenarioFile.parse(ScenarioFile.render(s), source: "t") == s)
+    // Per-task words (§2.12), switch_to and machine checks.
+    let t = Scenario(
+        name: "per-task", summary: "", programs: [[.flushKernelTLB], [.enterFromUser, .switchTo(task: 3), .kernelAccess],
+                                                  [.exitIdle, .switchTo(task: 1), .exitToUser]],
+        start: [.kernel, .user, .idle], config: ProtocolConfig(placement: .perTask, mutations: [.taskWordWithoutCPU]),
+        nmis: [0, 1, 0], irqs: [0, 0, 0], mces: [0, 1, 1], covers: [12])
+    #expect(ScenarioFile.render(t).contains("words per-task"))
+    #expect(try ScenarioFile.parse(ScenarioFile.render(t), source: "t") == t)
 }
 
 @Test(arguments: [
@@ -48,6 +56,14 @@ func theStandardScenarioIsItsFile(_ name: String) throws {
     ("summary no name\ncpu 0 kernel:\ncpu 1 user:\n", "expected a 'scenario NAME' line"),
     ("scenario a\nfrobnicate yes\n", "t:2:1: expected a directive: scenario, summary"),
     ("scenario a\npti maybe\n", "t:2:5: expected on or off"),
+    ("scenario a\nwords per-thread\n", "t:2:7: expected per-cpu or per-task"),
+    ("scenario a\ncpu 0 kernel mces=2: flush_kernel_tlb\n", "t:2:14: expected nmis=K or irqs=K with K from 0 to 3, or mces=K with K 0 or 1"),
+    ("scenario a\ncpu 0 kernel: flush_kernel_tlb\ncpu 1 user: enter_from_user switch_to(2)\n",
+     "expected a well-formed scenario: a: cpu1 switch_to(task2): needs per-task words ('words per-task')"),
+    ("scenario a\nwords per-task\ncpu 0 kernel: synchronize_rcu\ncpu 1 user: enter_from_user\n",
+     "expected a well-formed scenario: a: cpu0 synchronize_rcu: RCU stays on per-CPU words"),
+    ("scenario a\nwords per-task\ncpu 0 kernel: flush_kernel_tlb\ncpu 1 user: enter_from_user switch_to(1)\n",
+     "expected a well-formed scenario: a: cpu1 switch_to(task1): a task from 0 to 2 other than the CPU's own first task 1"),
 ])
 func badFilesNameTheLineAndColumn(_ text: String, _ expected: String) {
     do {

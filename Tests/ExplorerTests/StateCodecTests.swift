@@ -36,7 +36,7 @@ func walkStates(_ scenario: Scenario, _ model: MemoryModel, limit: Int, _ body: 
 @Test(arguments: Scenario.standard)
 func packedStatesDecodeExactly(_ scenario: Scenario) {
     for model in [MemoryModel.tso, .pso, .rc11] {
-        let codec = StateCodec(cpuCount: scenario.cpuCount, memoryCount: AddressMap(cpuCount: scenario.cpuCount).count, weak: model == .rc11)
+        let codec = StateCodec(cpuCount: scenario.cpuCount, memoryCount: AddressMap(scenario).count, weak: model == .rc11)
         var byEncoding: [[UInt8]: MachineState] = [:]
         var buffered = 0
         walkStates(scenario, model, limit: 3_000) { s in
