@@ -23,6 +23,10 @@ let pinnedOrderingMutants: [PinnedOrderingMutant] = [
     .init(mutant: "nmi-exit-store/no-release", scenario: "rcu-nmi", caughtUnder: .pso, invariant: .rcuSafety),
     .init(mutant: "pin-fence/no-fence", scenario: "pin-dekker", caughtUnder: .tso, invariant: .pinExclusion),
     .init(mutant: "grace-period-fence/no-fence", scenario: "rcu-idle", caughtUnder: .tso, invariant: .rcuSafety),
+    // The count-then-check pin lock: its release under PSO, its acquire under rc11 (a
+    // lost count update, then an unpin of a count that is already zero).
+    .init(mutant: "pin-lock-release/no-release", scenario: "pin-lock", caughtUnder: .pso, invariant: .coreAssertion),
+    .init(mutant: "pin-lock-acquire/no-acquire", scenario: "pin-lock", caughtUnder: .rc11, invariant: .coreAssertion),
     // Only rc11 can show these: loads that need their acquire, an RMW that needs seq_cst.
     .init(mutant: "entry-rmw/no-seq-cst", scenario: "rcu-idle", caughtUnder: .rc11, invariant: .rcuSafety),
     .init(mutant: "remote-cas/no-release", scenario: "text-patch", caughtUnder: .rc11, invariant: .noStaleText),
