@@ -39,9 +39,9 @@ public struct CPUFlags<P: Platform> {
     @inlinable var own: Location { Location(.word, task) }
     @inlinable func has(_ m: Mutations) -> Bool { config.mutations.contains(m) }
 
-    /// The owner's status (RCU counter), read from its private copy instead of the shared word:
-    /// a load of the word right after the entry's locked RMW costs the round trip
-    /// about 1.9x on x86, and a one-byte store of the mode alone (no counter needed)
+    /// The owner's status (RCU counter), read from its private copy instead of the
+    /// shared word: a load of the word right after the entry's locked RMW costs the
+    /// round trip about 1.9x on x86, and a one-byte store of the mode alone (no counter needed)
     /// about 2.6x (a partial store the next 64-bit RMW cannot forward from); measured
     /// by Benchmarks/layout-costs.c. Only this CPU (task, IRQ, NMI) touches the copy; it
     /// changes only where the counter does (leaving an EQS) and at a task switch.
