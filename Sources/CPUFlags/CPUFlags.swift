@@ -237,7 +237,8 @@ public struct CPUFlags<P: Platform> {
         assert(old.polling == w.polling, "polling bit changed under its owner")
         // KERNEL, the stepped counter, the tag the word has (this CPU's: the task left
         // the kernel here).
-        assert(old.isOn(cpu), "entry on CPU \(cpu) from a word tagged for CPU \(old.onCPU ?? -1)")
+        try platform.check(own, { CPUWord(raw: $0).isOn(cpu) },
+                           "entry on CPU \(cpu) from a word tagged for CPU \(old.onCPU ?? -1)")
         let status = CPUWord(raw: old.status(.kernel).raw &+ CPUWord.counterUnit)
         // The private copy of the counter follows the word (plain: only this CPU
         // reads it, and an NMI landing before this store found KERNEL and left both

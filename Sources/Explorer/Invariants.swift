@@ -145,8 +145,7 @@ extension Machine {
     /// wherever the wait is found blocked, so no end state can excuse it; the end-state
     /// form for CPUs the grace period has not reached yet is in `checkTerminal`.
     func checkGracePeriodCanFinish(waitingOn at: Location, _ condition: (UInt64) -> Bool) throws(Suspend) {
-        let t = at.cpu
-        guard at.cell == .word && t != cpu else { return }
+        guard let t = othersWord(at) else { return }
         touchGhost(t)
         let sample = state.ghost.gpSample[t]
         guard sample >= 0 && state.cpus[t].eqsEntries != sample else { return }

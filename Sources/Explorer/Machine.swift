@@ -425,6 +425,13 @@ final class Machine: Platform {
         }
     }
 
+    /// The CPU whose word `at` is, when it is another CPU's: a wait on it is a grace
+    /// period's. Nil for the CPU's own word, for other cells, and under per-task words
+    /// (§2.12), whose slots are tasks, not CPUs, and where grace periods are refused.
+    func othersWord(_ at: Location) -> Int? {
+        at.cell == .word && !map.perTask && at.cpu != cpu ? at.cpu : nil
+    }
+
     func waitUntil(_ at: Location, ordering: AtomicLoadOrdering, _ condition: (UInt64) -> Bool) throws(Suspend) -> UInt64 {
         let a = map.address(at)
         return try access { () throws(Suspend) -> UInt64 in
@@ -434,9 +441,9 @@ final class Machine: Platform {
                 try checkGracePeriodCanFinish(waitingOn: at, condition)
                 throw .blocked(explaining ? "waiting on \(at) = \(map.render(a, v))" : "")
             }
-            if at.cell == .word && at.cpu != cpu {
-                touchGhost(at.cpu)
-                state.ghost.gpSample[at.cpu] = -1  // credited
+            if let t = othersWord(at) {
+                touchGhost(t)
+                state.ghost.gpSample[t] = -1  // credited
             }
             trace("wait \(at) satisfied by \(map.render(a, v))")
             return v

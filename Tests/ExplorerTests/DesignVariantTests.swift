@@ -71,3 +71,21 @@ import Testing
     without.mces = [0, 0]
     #expect(deepest(without) == 1)
 }
+
+/// A CPU of a per-task machine waits on its own task's word (polling idle in the spare
+/// task, slot 4 of a 4-CPU machine): not a grace period's wait on another CPU's word.
+/// The explorer used to take the task slot for a CPU there and trapped.
+@Test func aPerTaskCPUPollsItsOwnTasksWord() throws {
+    let s = try ScenarioFile.parse("""
+        scenario pt-poll
+        words per-task
+        cpu 0 kernel: wake(1)
+        cpu 1 kernel: switch_to(4) enter_idle(poll) poll_idle exit_idle
+        cpu 2 kernel:
+        cpu 3 kernel:
+        """, source: "pt-poll")
+    for model in [MemoryModel.sc, .tso] {
+        let r = Explorer(scenario: s, model: model).run()
+        #expect(r.passed, "\(model): \(r.violation?.message ?? "incomplete")")
+    }
+}
