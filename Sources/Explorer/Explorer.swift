@@ -30,7 +30,8 @@ public struct Report: Sendable, Codable {
     public var counterexample: Counterexample?
     /// The core's operations this run reached (`Platform.reached`), by name.
     public var operationsReached: [String] = []
-    /// Exact search: the mean length of a stored state's packed encoding, in bytes.
+    /// Exact search: bytes of the tree of pairs (`TreeStore`: root pairs, inner
+    /// pairs, their indexes) per stored state, the leaf tables aside.
     public var encodingBytesPerState: Double?
     /// Bytes held per stored state: the visited set (encodings or fingerprints, and
     /// its table) and the parent links; the breadth-first frontier aside.
@@ -65,8 +66,8 @@ public struct Report: Sendable, Codable {
     }
 }
 
-/// A visited state's fingerprint: two 64-bit hashes of its packed encoding under
-/// different seeds (`Limits.hashCompact`).
+/// A visited state's fingerprint: two 64-bit hashes of its leaf ids under different
+/// seeds (`Limits.hashCompact`).
 struct Fingerprint: Hashable {
     var a: UInt64
     var b: UInt64
@@ -168,42 +169,38 @@ public struct Explorer {
         var lastProgress = start
         let m = Machine(scenario: scenario, model: model, limits: limits, state: initialState())
         let initial = initialState()
-        let memoryCount = initial.memory.count
         // Per state id: its parent and the move that led to it (for counterexamples),
         // 6 bytes per state.
         var parent: [Int32] = [-1]
         var via: [UInt16] = [Move.step(0).packed]
-        // Visited states: their packed encodings (exact), or their fingerprints
-        // (`Limits.hashCompact`).
-        let store = StateStore()
-        let codec = StateCodec(cpuCount: scenario.cpuCount, memoryCount: memoryCount, weak: model == .rc11)
+        // Visited states: their leaf ids folded into a tree of pairs (exact), or their
+        // fingerprints (`Limits.hashCompact`).
+        let codec = StateCodec(map: AddressMap(scenario), weak: model == .rc11)
+        let store = TreeStore(leaves: codec.leafCount)
         var fingerprints: Set<Fingerprint> = []
-        var scratch = ByteWriter()
+        var scratch: [UInt32] = []
+        var unfolded: [UInt32] = []
         var stored: Int { limits.hashCompact ? fingerprints.count : store.count }
         /// The id `insert` found (exact search), new or not.
         var existingID: Int32 = 0
         /// The new state's id, or nil if it was seen (or its fingerprint was). The
         /// encoding stays in `scratch`.
         func insert(_ t: MachineState, parent: StateCodec.Decoded? = nil) -> Int32? {
-            scratch.reset()
             codec.encode(t, into: &scratch, parent: parent)
-            return scratch.bytes.withUnsafeBytes { (b: UnsafeRawBufferPointer) -> Int32? in
-                if limits.hashCompact {
-                    guard fingerprints.insert(Fingerprint(b)).inserted else { return nil }
-                    return Int32(fingerprints.count - 1)
-                }
-                let (id, new) = store.insert(b)
-                existingID = Int32(id)
-                return new ? Int32(id) : nil
+            if limits.hashCompact {
+                guard scratch.withUnsafeBytes({ fingerprints.insert(Fingerprint($0)).inserted }) else { return nil }
+                return Int32(fingerprints.count - 1)
             }
+            let (id, new) = scratch.withUnsafeBufferPointer { store.insert($0) }
+            existingID = Int32(id)
+            return new ? Int32(id) : nil
         }
         _ = insert(initial)
         /// A level of the breadth-first search: state ids, and (hash-compact, where the
-        /// store keeps no encodings) their encodings back to back.
+        /// store keeps no states) their leaf ids back to back.
         struct Level {
             var ids: [Int32] = []
-            var bytes: [UInt8] = []
-            var ends: [Int] = []
+            var leaves: [UInt32] = []
             /// Sleep sets (SleepSets.swift): the moves asleep when each entry was reached
             /// (back to back: entry k's end is `sleepEnds[k]`; the state's current
             /// `sleepBits` filter them when it is expanded), and for an entry that
@@ -226,10 +223,12 @@ public struct Explorer {
             var count: Int { ids.count }
         }
         func decode(_ level: Level, _ i: Int) -> StateCodec.Decoded {
-            func decode(_ b: UnsafeRawBufferPointer) -> StateCodec.Decoded { codec.decode(b) }
-            if !limits.hashCompact { return decode(store.bytes(of: Int(level.ids[i]))) }
-            let start = i == 0 ? 0 : level.ends[i - 1]
-            return level.bytes.withUnsafeBytes { decode(UnsafeRawBufferPointer(rebasing: $0[start..<level.ends[i]])) }
+            if limits.hashCompact {
+                let k = codec.leafCount
+                return codec.decode(Array(level.leaves[i * k..<(i + 1) * k]))
+            }
+            store.leaves(of: Int(level.ids[i]), into: &unfolded)
+            return codec.decode(unfolded)
         }
         var frontier = Level(ids: [0], sleepEnds: [0], reexpand: [0])
         // Sleep sets: on in the exact breadth-first search unless --no-reduction.
@@ -241,10 +240,7 @@ public struct Explorer {
         var expandedBits: [UInt64] = [0]
         var slept = 0
         var reexpanded = 0
-        if limits.hashCompact {
-            frontier.bytes = codec.encoded(initial)
-            frontier.ends = [frontier.bytes.count]
-        }
+        if limits.hashCompact { frontier.leaves = codec.encoded(initial) }
         var executions = 0
         var transitions = 0
         var depth = 0
@@ -264,7 +260,7 @@ public struct Explorer {
             r.executions = executions
             if model == .rc11 { r.historyMax = limits.historyMax }
             if !limits.hashCompact {
-                r.encodingBytesPerState = Double(store.encodingBytes) / Double(max(1, store.count))
+                r.encodingBytesPerState = Double(store.bytes) / Double(max(1, store.count))
             }
             // What the visited set and the parent links hold (the frontier aside).
             let setBytes = (limits.hashCompact ? fingerprints.capacity * MemoryLayout<Fingerprint>.stride * 9 / 8 : store.bytes) + codec.tableBytes
@@ -411,10 +407,7 @@ public struct Explorer {
                             } else {
                                 next.ids.append(tid)
                             }
-                            if limits.hashCompact {
-                                next.bytes.append(contentsOf: scratch.bytes)
-                                next.ends.append(next.bytes.count)
-                            }
+                            if limits.hashCompact { next.leaves.append(contentsOf: scratch) }
                             if stored >= limits.statesMax {
                                 report.incomplete = "state limit \(limits.statesMax) reached at depth \(depth + 1): \(expanded) of the \(frontier.count) states of depth \(depth) expanded, \(next.count) of depth \(depth + 1) found so far; raise --states-max or shrink the scenario"
                                 return finish(nil, at: 0, extra: nil)

@@ -82,151 +82,173 @@ struct ByteReader {
 }
 
 /// Packs the machine's states for the visited set and the frontier, with component
-/// collapse (SPIN's -DCOLLAPSE): each CPU's local state (its frames, ghost fields and
-/// store buffer) and the global ghost state are interned in tables of their own, and a
-/// state is its memory cells plus one table index per component. A machine's CPUs run
-/// through far fewer local states than the machine has states, so most of a state's
-/// bytes are shared.
+/// collapse (SPIN's -DCOLLAPSE): a state is a fixed vector of leaf ids, each leaf
+/// interned in a table of its own. Leaf c (one per CPU) holds the CPU's memory cells
+/// (its word, pin count, callbacks, counter, pin lock, current task), its store buffer
+/// and its local state (frames, ghost fields); the next leaf holds the machine's other
+/// cells (pte, text, the RCU pointer and objects, a spare task's word, on_cpu) and the
+/// global ghost state; under rc11 the last leaf holds the modification orders and
+/// views. A machine's CPUs run through far fewer local states than the machine has
+/// states, so the leaves are few and shared; the exact search folds the vector into a
+/// tree of pairs (`TreeStore`).
 final class StateCodec {
     let cpuCount: Int
     let memoryCount: Int
-    private var cpuTables: [StateStore]
-    private let ghostTable = StateStore()
-    /// The components themselves, by id (there are few: isolated-mix with a fourth CPU
-    /// has 8,254 of them in its first 2 million states), so that decoding a state is
-    /// its memory cells plus a lookup per component.
-    private var cpuCache: [[(buffer: [BufferedStore], cpu: CPUState)]]
-    private var ghostCache: [GlobalGhost] = []
-    /// Under rc11: the modification orders and views, a component of their own.
+    /// Leaves per state: one per CPU, the global leaf, and under rc11 the views.
+    let leafCount: Int
+    /// Per leaf (CPUs, then the global leaf): the memory addresses it holds, in order.
+    let cellsOf: [[Int]]
+    private var tables: [StateStore]
+    /// The leaves themselves, by id (there are few: isolated-mix with a fourth CPU has
+    /// about 8,000 CPU-local states in its first 2 million states), so that decoding a
+    /// state is a lookup per leaf.
+    private var cpuCache: [[(buffer: [BufferedStore], cpu: CPUState, cells: [UInt64])]]
+    private var globalCache: [(ghost: GlobalGhost, cells: [UInt64])] = []
+    /// Under rc11: the modification orders and views, a leaf of their own.
     let weak: Bool
-    private let weakTable = StateStore()
     private var weakCache: [WeakMemory] = []
     private var part = ByteWriter()
 
-    /// A decoded state and the ids of its components (CPUs, then the ghost state), so
-    /// that a successor can reuse the ids of the components its move did not change.
+    /// A decoded state and its leaf ids (CPUs, the global leaf, the views), so that a
+    /// successor can reuse the ids of the leaves its move did not change.
     struct Decoded {
         var state: MachineState
-        var ids: [Int]
+        var ids: [UInt32]
     }
 
-    init(cpuCount: Int, memoryCount: Int, weak: Bool = false) {
-        self.cpuCount = cpuCount
-        self.memoryCount = memoryCount
+    /// `map` says which memory cells are a CPU's (they go with its leaf).
+    init(map: AddressMap, weak: Bool = false) {
+        cpuCount = map.cpuCount
+        memoryCount = map.count
         self.weak = weak
-        cpuTables = (0..<cpuCount).map { _ in StateStore() }
+        leafCount = cpuCount + 1 + (weak ? 1 : 0)
+        var cells: [[Int]] = Array(repeating: [], count: cpuCount + 1)
+        for a in 0..<map.count {
+            let owner = a < map.cells ? a % map.slots : cpuCount
+            cells[owner < cpuCount ? owner : cpuCount].append(a)
+        }
+        cellsOf = cells
+        tables = (0..<leafCount).map { _ in StateStore() }
         cpuCache = Array(repeating: [], count: cpuCount)
     }
 
-    /// Bytes held by the component tables.
-    var tableBytes: Int { cpuTables.map(\.bytes).reduce(ghostTable.bytes + weakTable.bytes, +) }
-    /// Entries in the component tables (CPU-local states, ghost states with the rc11
-    /// views).
-    var tableEntries: (cpu: Int, ghost: Int) { (cpuTables.map(\.count).reduce(0, +), ghostTable.count + weakTable.count) }
+    /// Bytes held by the leaf tables.
+    var tableBytes: Int { tables.reduce(0) { $0 + $1.bytes } }
+    /// Entries in the leaf tables (CPU leaves; the global leaves with the rc11 views).
+    var tableEntries: (cpu: Int, ghost: Int) {
+        (tables.prefix(cpuCount).reduce(0) { $0 + $1.count }, tables.dropFirst(cpuCount).reduce(0) { $0 + $1.count })
+    }
 
-    /// Appends the encoding of `s` to `w`. With `parent` (the state `s` was reached
-    /// from), components equal to the parent's keep its ids without being encoded
-    /// again: a move changes one CPU's state, and unchanged ones still share the
-    /// parent's storage, so the comparison is usually an identity check.
-    func encode(_ s: MachineState, into w: inout ByteWriter, parent: Decoded? = nil) {
-        for v in s.memory { w.sparse(v) }
+    @inline(__always)
+    private func sameCells(_ leaf: Int, _ a: MachineState, _ b: MachineState) -> Bool {
+        for x in cellsOf[leaf] where a.memory[x] != b.memory[x] { return false }
+        return true
+    }
+
+    /// Writes the leaf ids of `s` into `out` (`leafCount` of them). With `parent` (the
+    /// state `s` was reached from), leaves equal to the parent's keep its ids without
+    /// being encoded again: a move changes one CPU's state, and unchanged ones still
+    /// share the parent's storage, so the comparison is usually an identity check.
+    func encode(_ s: MachineState, into out: inout [UInt32], parent: Decoded? = nil) {
+        if out.count != leafCount { out = Array(repeating: 0, count: leafCount) }
         for c in 0..<cpuCount {
-            if let p = parent, s.cpus[c] == p.state.cpus[c], s.buffers[c] == p.state.buffers[c] {
-                w.count(p.ids[c])
+            if let p = parent, s.cpus[c] == p.state.cpus[c], s.buffers[c] == p.state.buffers[c], sameCells(c, s, p.state) {
+                out[c] = p.ids[c]
                 continue
             }
             part.reset()
+            for a in cellsOf[c] { part.sparse(s.memory[a]) }
             part.count(s.buffers[c].count)
             for e in s.buffers[c] {
                 part.varint(UInt64(e.address) << 1 | (e.release ? 1 : 0))
                 part.sparse(e.value)
             }
             s.cpus[c].encode(into: &part)
-            let (id, new) = part.bytes.withUnsafeBytes { cpuTables[c].insert($0) }
-            if new { cpuCache[c].append((s.buffers[c], s.cpus[c])) }
-            w.count(id)
+            let (id, new) = part.bytes.withUnsafeBytes { tables[c].insert($0) }
+            if new { cpuCache[c].append((s.buffers[c], s.cpus[c], cellsOf[c].map { s.memory[$0] })) }
+            out[c] = UInt32(id)
         }
-        if let p = parent, s.ghost == p.state.ghost {
-            w.count(p.ids[cpuCount])
+        let g = cpuCount
+        if let p = parent, s.ghost == p.state.ghost, sameCells(g, s, p.state) {
+            out[g] = p.ids[g]
         } else {
             part.reset()
+            for a in cellsOf[g] { part.sparse(s.memory[a]) }
             s.ghost.encode(into: &part, cpuCount: cpuCount)
-            let (id, new) = part.bytes.withUnsafeBytes { ghostTable.insert($0) }
-            if new { ghostCache.append(s.ghost) }
-            w.count(id)
+            let (id, new) = part.bytes.withUnsafeBytes { tables[g].insert($0) }
+            if new { globalCache.append((s.ghost, cellsOf[g].map { s.memory[$0] })) }
+            out[g] = UInt32(id)
         }
         guard weak else {
             precondition(s.weak.isEmpty, "state codec: rc11 views in a state of another model")
             return
         }
         if let p = parent, s.weak == p.state.weak {
-            w.count(p.ids[cpuCount + 1])
+            out[g + 1] = p.ids[g + 1]
             return
         }
         part.reset()
         s.weak.encode(into: &part)
-        let (id, new) = part.bytes.withUnsafeBytes { weakTable.insert($0) }
+        let (id, new) = part.bytes.withUnsafeBytes { tables[g + 1].insert($0) }
         if new { weakCache.append(s.weak) }
-        w.count(id)
+        out[g + 1] = UInt32(id)
     }
 
-    /// Decodes what `encode` wrote (components from the cache).
-    func decode(_ b: UnsafeRawBufferPointer) -> Decoded {
-        var r = ByteReader(b)
-        let memory = (0..<memoryCount).map { _ in r.sparse() }
+    /// Decodes what `encode` wrote (leaves from the cache).
+    func decode(_ ids: [UInt32]) -> Decoded {
+        precondition(ids.count == leafCount, "state codec: \(ids.count) leaf ids, expected \(leafCount)")
+        var memory = [UInt64](repeating: 0, count: memoryCount)
         var buffers: [[BufferedStore]] = []
         var cpus: [CPUState] = []
-        var ids: [Int] = []
+        buffers.reserveCapacity(cpuCount)
+        cpus.reserveCapacity(cpuCount)
         for c in 0..<cpuCount {
-            let id = r.count()
-            let (buffer, cpu) = cpuCache[c][id]
+            let (buffer, cpu, cells) = cpuCache[c][Int(ids[c])]
             buffers.append(buffer)
             cpus.append(cpu)
-            ids.append(id)
+            for (i, a) in cellsOf[c].enumerated() { memory[a] = cells[i] }
         }
-        let g = r.count()
-        ids.append(g)
-        var state = MachineState(memory: memory, buffers: buffers, cpus: cpus, ghost: ghostCache[g])
-        if weak {
-            let k = r.count()
-            ids.append(k)
-            state.weak = weakCache[k]
-        }
-        precondition(r.index == b.count, "state encoding: \(b.count - r.index) bytes left over")
+        let (ghost, cells) = globalCache[Int(ids[cpuCount])]
+        for (i, a) in cellsOf[cpuCount].enumerated() { memory[a] = cells[i] }
+        var state = MachineState(memory: memory, buffers: buffers, cpus: cpus, ghost: ghost)
+        if weak { state.weak = weakCache[Int(ids[cpuCount + 1])] }
         return Decoded(state: state, ids: ids)
     }
 
-    /// Decodes from the component tables' bytes, not the cache (tests: the bytes alone
-    /// determine the state, so equal encodings mean equal states).
-    func decodeFromBytes(_ b: UnsafeRawBufferPointer) -> MachineState {
-        var r = ByteReader(b)
-        let memory = (0..<memoryCount).map { _ in r.sparse() }
+    /// Decodes from the leaf tables' bytes, not the cache (tests: the bytes alone
+    /// determine the state, so equal leaf ids mean equal states).
+    func decodeFromBytes(_ ids: [UInt32]) -> MachineState {
+        precondition(ids.count == leafCount, "state codec: \(ids.count) leaf ids, expected \(leafCount)")
+        var memory = [UInt64](repeating: 0, count: memoryCount)
         var buffers: [[BufferedStore]] = []
         var cpus: [CPUState] = []
         for c in 0..<cpuCount {
-            var p = ByteReader(cpuTables[c].bytes(of: r.count()))
+            var p = ByteReader(tables[c].bytes(of: Int(ids[c])))
+            for a in cellsOf[c] { memory[a] = p.sparse() }
             buffers.append((0..<p.count()).map { _ in
                 let a = p.varint()
                 return BufferedStore(address: Int32(a >> 1), value: p.sparse(), release: a & 1 != 0)
             })
             cpus.append(CPUState(decoding: &p))
+            precondition(p.index == p.bytes.count, "state codec: bytes left over in cpu\(c)'s leaf")
         }
-        var g = ByteReader(ghostTable.bytes(of: r.count()))
+        var g = ByteReader(tables[cpuCount].bytes(of: Int(ids[cpuCount])))
+        for a in cellsOf[cpuCount] { memory[a] = g.sparse() }
         let ghost = GlobalGhost(decoding: &g, cpuCount: cpuCount)
+        precondition(g.index == g.bytes.count, "state codec: bytes left over in the global leaf")
         var state = MachineState(memory: memory, buffers: buffers, cpus: cpus, ghost: ghost)
         if weak {
-            var v = ByteReader(weakTable.bytes(of: r.count()))
+            var v = ByteReader(tables[cpuCount + 1].bytes(of: Int(ids[cpuCount + 1])))
             state.weak = WeakMemory(decoding: &v, locations: memoryCount, cpuCount: cpuCount)
         }
-        precondition(r.index == b.count, "state encoding: \(b.count - r.index) bytes left over")
         return state
     }
 
-    /// The encoding of `s`, as a fresh array (tests).
-    func encoded(_ s: MachineState, parent: Decoded? = nil) -> [UInt8] {
-        var w = ByteWriter()
-        encode(s, into: &w, parent: parent)
-        return w.bytes
+    /// The leaf ids of `s`, as a fresh array (tests).
+    func encoded(_ s: MachineState, parent: Decoded? = nil) -> [UInt32] {
+        var out: [UInt32] = []
+        encode(s, into: &out, parent: parent)
+        return out
     }
 }
 

@@ -36,14 +36,15 @@ func walkStates(_ scenario: Scenario, _ model: MemoryModel, limit: Int, _ body: 
 @Test(arguments: Scenario.standard)
 func packedStatesDecodeExactly(_ scenario: Scenario) {
     for model in [MemoryModel.tso, .pso, .rc11] {
-        let codec = StateCodec(cpuCount: scenario.cpuCount, memoryCount: AddressMap(scenario).count, weak: model == .rc11)
-        var byEncoding: [[UInt8]: MachineState] = [:]
+        let codec = StateCodec(map: AddressMap(scenario), weak: model == .rc11)
+        let tree = TreeStore(leaves: codec.leafCount)
+        var byEncoding: [[UInt32]: MachineState] = [:]
         var buffered = 0
         walkStates(scenario, model, limit: 3_000) { s in
             let bytes = codec.encoded(s)
-            let back = bytes.withUnsafeBytes { codec.decodeFromBytes($0) }
+            let back = codec.decodeFromBytes(bytes)
             #expect(back == s, "\(scenario.name) \(model): a state does not decode to itself")
-            let decoded = bytes.withUnsafeBytes { codec.decode($0) }
+            let decoded = codec.decode(bytes)
             #expect(decoded.state == s)
             // Encoding again with itself as the parent (every component reused) gives
             // the same bytes.
@@ -51,6 +52,16 @@ func packedStatesDecodeExactly(_ scenario: Scenario) {
             if let other = byEncoding.updateValue(s, forKey: bytes) {
                 #expect(other == s, "\(scenario.name) \(model): two different states share an encoding")
             }
+            // The tree of pairs gives equal leaf vectors one id and unfolds an id back
+            // to its leaves.
+            // (walkStates hands over each state once.)
+            let (id, new) = bytes.withUnsafeBufferPointer { tree.insert($0) }
+            #expect(new && id == tree.count - 1)
+            let again = bytes.withUnsafeBufferPointer { tree.insert($0) }
+            #expect(!again.inserted && again.id == id)
+            var unfolded: [UInt32] = []
+            tree.leaves(of: id, into: &unfolded)
+            #expect(unfolded == bytes)
             if s.buffers.contains(where: { !$0.isEmpty }) { buffered += 1 }
         }
         #expect(byEncoding.count > 100)
@@ -92,4 +103,39 @@ func packedStatesDecodeExactly(_ scenario: Scenario) {
     #expect(Set(ids).count == 20_000)
     let first = [UInt8(0)] + [0, 0]
     #expect(store.bytes(of: 0).elementsEqual(first))
+}
+
+/// The tree of pairs against a dictionary: every vector gets one id, new vectors the
+/// next one, and every id unfolds to its vector; over leaf counts whose trees carry an
+/// odd leaf up, and past a pair table's first chunk (2^20 pairs) and index growth.
+@Test(arguments: [2, 3, 5, 6])
+func theTreeStoreFoldsAndUnfolds(_ k: Int) {
+    let tree = TreeStore(leaves: k)
+    var byVector: [[UInt32]: Int] = [:]
+    var vectors: [[UInt32]] = []
+    var rng = SplitMix64(state: UInt64(k))
+    let n = k == 2 ? 1_200_000 : 60_000
+    var wrong = 0
+    for _ in 0..<n {
+        // Few values per leaf (as the explorer's leaves), so pairs are shared.
+        let v = (0..<k).map { i in UInt32(truncatingIfNeeded: rng.next() % UInt64(k == 2 ? 4_000 : 9 + i)) }
+        let (id, new) = v.withUnsafeBufferPointer { tree.insert($0) }
+        if let known = byVector[v] {
+            if new || id != known { wrong += 1 }
+        } else {
+            if !new || id != vectors.count { wrong += 1 }
+            byVector[v] = id
+            vectors.append(v)
+        }
+    }
+    #expect(wrong == 0, "\(wrong) of \(n) inserts returned a wrong id")
+    #expect(tree.count == vectors.count)
+    if k == 2 { #expect(tree.count > PairTable.chunkKeys) }
+    var out: [UInt32] = []
+    var unfoldedWrong = 0
+    for (id, v) in vectors.enumerated() where id % 7 == 0 || id == vectors.count - 1 {
+        tree.leaves(of: id, into: &out)
+        if out != v { unfoldedWrong += 1 }
+    }
+    #expect(unfoldedWrong == 0)
 }
