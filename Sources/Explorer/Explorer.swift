@@ -1,4 +1,5 @@
 import CPUFlags
+import Dispatch
 
 
 /// The result of exploring one scenario under one memory model.
@@ -47,6 +48,8 @@ public struct Report: Sendable, Codable {
     public var counterexampleNote: String?
     /// Distinct CPU-local and ghost states in the collapse tables (StateCodec).
     public var componentStates: Int?
+    /// Threads that expanded the breadth-first levels (`Limits.threads`).
+    public var threads: Int = 1
 
     public var passed: Bool { violation == nil && incomplete == nil }
     /// Passed and every state was stored exactly: a proof over this scenario.
@@ -167,7 +170,6 @@ public struct Explorer {
     func search() -> Report {
         let start = ContinuousClock.now
         var lastProgress = start
-        let m = Machine(scenario: scenario, model: model, limits: limits, state: initialState())
         let initial = initialState()
         // Per state id: its parent and the move that led to it (for counterexamples),
         // 6 bytes per state.
@@ -178,58 +180,28 @@ public struct Explorer {
         let codec = StateCodec(map: AddressMap(scenario), weak: model == .rc11)
         let store = TreeStore(leaves: codec.leafCount)
         var fingerprints: Set<Fingerprint> = []
-        var scratch: [UInt32] = []
-        var unfolded: [UInt32] = []
         var stored: Int { limits.hashCompact ? fingerprints.count : store.count }
         /// The id `insert` found (exact search), new or not.
         var existingID: Int32 = 0
-        /// The new state's id, or nil if it was seen (or its fingerprint was). The
-        /// encoding stays in `scratch`.
-        func insert(_ t: MachineState, parent: StateCodec.Decoded? = nil) -> Int32? {
-            codec.encode(t, into: &scratch, parent: parent)
+        /// The new state's id, or nil if it was seen (or its fingerprint was).
+        func insert(_ leaves: [UInt32]) -> Int32? {
             if limits.hashCompact {
-                guard scratch.withUnsafeBytes({ fingerprints.insert(Fingerprint($0)).inserted }) else { return nil }
+                guard leaves.withUnsafeBytes({ fingerprints.insert(Fingerprint($0)).inserted }) else { return nil }
                 return Int32(fingerprints.count - 1)
             }
-            let (id, new) = scratch.withUnsafeBufferPointer { store.insert($0) }
+            let (id, new) = leaves.withUnsafeBufferPointer { store.insert($0) }
             existingID = Int32(id)
             return new ? Int32(id) : nil
         }
-        _ = insert(initial)
-        /// A level of the breadth-first search: state ids, and (hash-compact, where the
-        /// store keeps no states) their leaf ids back to back.
-        struct Level {
-            var ids: [Int32] = []
-            var leaves: [UInt32] = []
-            /// Sleep sets (SleepSets.swift): the moves asleep when each entry was reached
-            /// (back to back: entry k's end is `sleepEnds[k]`; the state's current
-            /// `sleepBits` filter them when it is expanded), and for an entry that
-            /// re-expands a state reached again, the moves to try (else 0).
-            var sleepers: [Sleeper] = []
-            var sleepEnds: [Int32] = []
-            var reexpand: [UInt32] = []
-
-            mutating func append(_ id: Int32, asleep: [Sleeper], reexpand r: UInt32) {
-                ids.append(id)
-                sleepers.append(contentsOf: asleep)
-                sleepEnds.append(Int32(sleepers.count))
-                reexpand.append(r)
-            }
-
-            func asleep(_ k: Int, bits: UInt32) -> [Sleeper] {
-                let start = k == 0 ? 0 : Int(sleepEnds[k - 1])
-                return sleepers[start..<Int(sleepEnds[k])].filter { bits & $0.bit != 0 }
-            }
-            var count: Int { ids.count }
+        // The workers: each with its own copy of the scenario, machine and decoded
+        // leaves (threads that share objects contend on their reference counts).
+        let workers = (0..<max(1, limits.threads)).map { _ in
+            SearchWorker(explorer: self.isolatedCopy(), codec: codec, template: initial)
         }
-        func decode(_ level: Level, _ i: Int) -> StateCodec.Decoded {
-            if limits.hashCompact {
-                let k = codec.leafCount
-                return codec.decode(Array(level.leaves[i * k..<(i + 1) * k]))
-            }
-            store.leaves(of: Int(level.ids[i]), into: &unfolded)
-            return codec.decode(unfolded)
-        }
+        let m = workers[0].machine
+        var reached: UInt32 { workers.reduce(0) { $0 | $1.machine.operationsReached } }
+        let initialLeaves = workers[0].leaves.encoded(initial)
+        _ = insert(initialLeaves)
         var frontier = Level(ids: [0], sleepEnds: [0], reexpand: [0])
         // Sleep sets: on in the exact breadth-first search unless --no-reduction.
         let sleeping = limits.reduction && !limits.hashCompact && model != .rc11
@@ -240,7 +212,7 @@ public struct Explorer {
         var expandedBits: [UInt64] = [0]
         var slept = 0
         var reexpanded = 0
-        if limits.hashCompact { frontier.leaves = codec.encoded(initial) }
+        if limits.hashCompact { frontier.leaves = initialLeaves }
         var executions = 0
         var transitions = 0
         var depth = 0
@@ -271,9 +243,11 @@ public struct Explorer {
             r.sleptMoves = slept
             r.reexpanded = reexpanded
             r.depth = depth
+            r.threads = limits.depthFirst ? 1 : workers.count
             r.seconds = (ContinuousClock.now - start).seconds
             r.invariants = Report.verdicts(violation: v, incomplete: r.incomplete, probable: limits.hashCompact)
-            r.operationsReached = CoreOperation.allCases.filter { m.operationsReached & $0.bit != 0 }.map(\.name)
+            let ops = reached
+            r.operationsReached = CoreOperation.allCases.filter { ops & $0.bit != 0 }.map(\.name)
             if let v {
                 r.violation = v
                 var path: [Move] = []
@@ -305,6 +279,8 @@ public struct Explorer {
                 /// The move that led here (none for the root).
                 var via: Move?
             }
+            let leaves = workers[0].leaves
+            var scratch: [UInt32] = []
             var stack = [Frame(state: initial, moves: candidateMoves(initial, on: m))]
             var choiceMoves: [Move] = []
             while !stack.isEmpty {
@@ -332,7 +308,8 @@ public struct Explorer {
                 case .next(let t):
                     stack[top].any = true
                     transitions += 1
-                    guard insert(t) != nil else { continue }
+                    leaves.encode(t, into: &scratch)
+                    guard insert(scratch) != nil else { continue }
                     if stored >= limits.statesMax {
                         report.incomplete = "state limit \(limits.statesMax) reached (depth-first, at depth \(top + 1)); raise --states-max or shrink the scenario"
                         return finish(nil, at: 0, extra: nil)
@@ -351,95 +328,104 @@ public struct Explorer {
             return finish(nil, at: 0, extra: nil)
         }
 
+        // Breadth-first, level by level; a level in batches. Each batch is expanded by
+        // the workers in parallel (each a contiguous slice: decode, run every move,
+        // encode the successors with provisional ids for new leaves; nothing shared is
+        // written), then stored here in the order of a one-thread search (entries in
+        // order, each entry's moves in order): the same states, ids, parents, limits,
+        // counterexamples and figures whatever the number of threads.
+        let batchEntries = SearchWorker.batchEntriesPerWorker * workers.count
         while frontier.count > 0 {
             if depth >= limits.depthMax {
                 report.incomplete = "depth limit \(limits.depthMax) reached with \(stored) states stored and a frontier of \(frontier.count): a program may not terminate; raise --depth-max"
                 return finish(nil, at: 0, extra: nil)
             }
+            // Every entry of the level counts as expanded from the level's start, and is
+            // expanded with the sleep set it had then: a state reached again during its
+            // own level is then handled as any expanded state (the moves that woke up are
+            // tried from it at the next level), whatever the order of the workers.
+            frontier.bits = sleeping ? frontier.ids.map { sleepBits[Int($0)] } : []
+            if sleeping {
+                for (k, id) in frontier.ids.enumerated() where frontier.reexpand[k] == 0 {
+                    expandedBits[Int(id) >> 6] |= 1 << UInt64(id & 63)
+                }
+            }
             var next = Level()
-            for expanded in 0..<frontier.count {
-                let id = frontier.ids[expanded]
-                let decoded = decode(frontier, expanded)
-                let s = decoded.state
-                let asleep = sleeping ? frontier.asleep(expanded, bits: sleepBits[Int(id)]) : []
-                let asleepBits = asleep.reduce(0 as UInt32) { $0 | $1.bit }
-                let only = sleeping ? frontier.reexpand[expanded] : 0
-                if sleeping && only == 0 { expandedBits[Int(id) >> 6] |= 1 << UInt64(id & 63) }
-                var done: [Sleeper] = []
-                var any = false
-                var moves = candidateMoves(s, on: m)
-                var choiceMoves: [Move] = []
-                var next_ = 0
-                while next_ < moves.count {
-                    let move = moves[next_]
-                    next_ += 1
-                    let bit = SleepSets.bit(move)
-                    if only != 0 {
-                        guard let b = bit, only & b != 0 else { continue }
-                    } else if let b = bit, asleepBits & b != 0 {
-                        // Asleep: enabled (independent moves do not disable it), and
-                        // what it leads to is reached another way.
-                        any = true
-                        slept += 1
-                        continue
-                    }
-                    let result = apply(move, to: s, on: m)
-                    if moreChoices(after: move, on: m, into: &choiceMoves) { moves += choiceMoves }
-                    switch result {
-                    case .blocked:
-                        continue
-                    case .violation(let v):
-                        return finish(v, at: id, extra: move)
-                    case .next(let t):
-                        any = true
-                        transitions += 1
-                        let footprint = m.touched
-                        let childSleep = sleeping ? SleepSets.after(move, footprint, asleep: asleep, done: done) : []
-                        let childBits = childSleep.reduce(0 as UInt32) { $0 | $1.bit }
-                        if sleeping, let b = bit { done.append(Sleeper(move: move, bit: b, footprint: footprint)) }
-                        if let tid = insert(t, parent: decoded) {
-                            parent.append(id)
-                            via.append(move.packed)
-                            if sleeping {
-                                next.append(tid, asleep: childSleep, reexpand: 0)
-                                sleepBits.append(childBits)
-                                if Int(tid) >> 6 >= expandedBits.count { expandedBits.append(0) }
-                            } else {
-                                next.ids.append(tid)
-                            }
-                            if limits.hashCompact { next.leaves.append(contentsOf: scratch) }
-                            if stored >= limits.statesMax {
-                                report.incomplete = "state limit \(limits.statesMax) reached at depth \(depth + 1): \(expanded) of the \(frontier.count) states of depth \(depth) expanded, \(next.count) of depth \(depth + 1) found so far; raise --states-max or shrink the scenario"
-                                return finish(nil, at: 0, extra: nil)
-                            }
-                            // Progress inside a level too: a big level takes minutes.
-                            if stored & 0xFFFF == 0, let p = progress, ContinuousClock.now - lastProgress >= .seconds(1) {
-                                lastProgress = ContinuousClock.now
-                                p(stored, frontier.count - expanded + next.count, depth + 1)
-                            }
-                        } else if sleeping {
-                            // Reached again: only moves asleep on every path to it may
-                            // stay asleep. Waiting to be expanded: its sleep set shrinks.
-                            // Expanded already: the moves that were asleep then and are
-                            // not now are tried from it (Godefroid's state-caching rule).
-                            let tid = Int(existingID)
-                            if expandedBits[tid >> 6] & (1 << UInt64(tid & 63)) == 0 {
-                                sleepBits[tid] &= childBits
-                            } else {
-                                let awake = sleepBits[tid] & ~childBits
-                                if awake != 0 {
-                                    reexpanded += 1
-                                    sleepBits[tid] &= childBits
-                                    next.append(existingID, asleep: childSleep, reexpand: awake)
+            var batchStart = 0
+            while batchStart < frontier.count {
+                let batchEnd = min(frontier.count, batchStart + batchEntries)
+                let per = (batchEnd - batchStart + workers.count - 1) / workers.count
+                let slices = (0..<workers.count).map { w in
+                    min(batchEnd, batchStart + w * per)..<min(batchEnd, batchStart + (w + 1) * per)
+                }
+                let run = { (w: Int) in
+                    workers[w].expand(frontier, slices[w], store: store, sleeping: sleeping, hashCompact: limits.hashCompact)
+                }
+                if workers.count == 1 {
+                    run(0)
+                } else {
+                    let box = UncheckedBox(run)
+                    DispatchQueue.concurrentPerform(iterations: workers.count) { w in box.value(w) }
+                }
+                for (w, worker) in workers.enumerated() {
+                    var e = 0
+                    for (k, expanded) in slices[w].enumerated() {
+                        let id = frontier.ids[expanded]
+                        let entry = worker.entries[k]
+                        slept += entry.slept
+                        while e < entry.eventsEnd {
+                            let event = worker.events[e]
+                            e += 1
+                            if let v = event.violation { return finish(v, at: id, extra: event.move) }
+                            transitions += 1
+                            let leaves = worker.resolve(event)
+                            if let tid = insert(leaves) {
+                                parent.append(id)
+                                via.append(event.move.packed)
+                                let childSleep = worker.sleepers(of: event)
+                                if sleeping {
+                                    next.append(tid, asleep: childSleep, reexpand: 0)
+                                    sleepBits.append(event.childBits)
+                                    if Int(tid) >> 6 >= expandedBits.count { expandedBits.append(0) }
+                                } else {
+                                    next.ids.append(tid)
+                                }
+                                if limits.hashCompact { next.leaves.append(contentsOf: leaves) }
+                                if stored >= limits.statesMax {
+                                    report.incomplete = "state limit \(limits.statesMax) reached at depth \(depth + 1): \(expanded) of the \(frontier.count) states of depth \(depth) expanded, \(next.count) of depth \(depth + 1) found so far; raise --states-max or shrink the scenario"
+                                    return finish(nil, at: 0, extra: nil)
+                                }
+                                // Progress inside a level too: a big level takes minutes.
+                                if stored & 0xFFFF == 0, let p = progress, ContinuousClock.now - lastProgress >= .seconds(1) {
+                                    lastProgress = ContinuousClock.now
+                                    p(stored, frontier.count - expanded + next.count, depth + 1)
+                                }
+                            } else if sleeping {
+                                // Reached again: only moves asleep on every path to it may
+                                // stay asleep. Waiting to be expanded: its sleep set shrinks.
+                                // Expanded already: the moves that were asleep then and are
+                                // not now are tried from it (Godefroid's state-caching rule).
+                                let tid = Int(existingID)
+                                if expandedBits[tid >> 6] & (1 << UInt64(tid & 63)) == 0 {
+                                    sleepBits[tid] &= event.childBits
+                                } else {
+                                    let awake = sleepBits[tid] & ~event.childBits
+                                    if awake != 0 {
+                                        reexpanded += 1
+                                        sleepBits[tid] &= event.childBits
+                                        next.append(existingID, asleep: worker.sleepers(of: event), reexpand: awake)
+                                    }
                                 }
                             }
                         }
+                        if entry.terminal {
+                            executions += 1
+                            if let v = entry.terminalViolation { return finish(v, at: id, extra: nil) }
+                        }
                     }
+                    worker.endBatch()
                 }
-                if !any && only == 0 {
-                    executions += 1
-                    if let v = checkTerminal(s, on: m) { return finish(v, at: id, extra: nil) }
-                }
+                batchStart = batchEnd
             }
             frontier = next
             depth += 1
@@ -450,6 +436,19 @@ public struct Explorer {
             }
         }
         return finish(nil, at: 0, extra: nil)
+    }
+
+    /// A copy whose scenario shares no array with this one (a worker's own: reading a
+    /// shared array from two threads contends on its reference count).
+    func isolatedCopy() -> Explorer {
+        var e = self
+        e.scenario.programs = scenario.programs.map { p in p.map { $0 } }
+        e.scenario.start = scenario.start.map { $0 }
+        e.scenario.nmis = scenario.nmis.map { $0 }
+        e.scenario.mces = scenario.mces.map { $0 }
+        e.scenario.irqs = scenario.irqs.map { $0 }
+        e.progress = nil
+        return e
     }
 
     /// Under rc11: after a step that read with choice 0, the other stores its load could

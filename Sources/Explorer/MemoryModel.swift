@@ -44,6 +44,11 @@ public struct Limits: Hashable, Sendable, Codable {
     /// Sleep sets (SleepSets.swift) in the exact breadth-first search: the same states,
     /// fewer moves tried. Off with --no-reduction.
     public var reduction = true
+    /// Threads expanding each breadth-first level (`SearchWorker`): the same states,
+    /// ids, verdicts and counterexamples for any count; at most `threadsMax`. The
+    /// depth-first search runs on one.
+    public var threads = 1
+    public static let threadsMax = 64
     public init() {}
 }
 

@@ -91,6 +91,10 @@ struct ByteReader {
 /// views. A machine's CPUs run through far fewer local states than the machine has
 /// states, so the leaves are few and shared; the exact search folds the vector into a
 /// tree of pairs (`TreeStore`).
+///
+/// This class holds the leaf tables (bytes), shared by the search's workers; each
+/// worker decodes and encodes through a `LeafCache` of its own. While workers expand
+/// states the tables are only read; new leaves are interned between batches.
 final class StateCodec {
     let cpuCount: Int
     let memoryCount: Int
@@ -98,23 +102,9 @@ final class StateCodec {
     let leafCount: Int
     /// Per leaf (CPUs, then the global leaf): the memory addresses it holds, in order.
     let cellsOf: [[Int]]
-    private var tables: [StateStore]
-    /// The leaves themselves, by id (there are few: isolated-mix with a fourth CPU has
-    /// about 8,000 CPU-local states in its first 2 million states), so that decoding a
-    /// state is a lookup per leaf.
-    private var cpuCache: [[(buffer: [BufferedStore], cpu: CPUState, cells: [UInt64])]]
-    private var globalCache: [(ghost: GlobalGhost, cells: [UInt64])] = []
     /// Under rc11: the modification orders and views, a leaf of their own.
     let weak: Bool
-    private var weakCache: [WeakMemory] = []
-    private var part = ByteWriter()
-
-    /// A decoded state and its leaf ids (CPUs, the global leaf, the views), so that a
-    /// successor can reuse the ids of the leaves its move did not change.
-    struct Decoded {
-        var state: MachineState
-        var ids: [UInt32]
-    }
+    private var tables: [StateStore]
 
     /// `map` says which memory cells are a CPU's (they go with its leaf).
     init(map: AddressMap, weak: Bool = false) {
@@ -129,7 +119,6 @@ final class StateCodec {
         }
         cellsOf = cells
         tables = (0..<leafCount).map { _ in StateStore() }
-        cpuCache = Array(repeating: [], count: cpuCount)
     }
 
     /// Bytes held by the leaf tables.
@@ -138,113 +127,215 @@ final class StateCodec {
     var tableEntries: (cpu: Int, ghost: Int) {
         (tables.prefix(cpuCount).reduce(0) { $0 + $1.count }, tables.dropFirst(cpuCount).reduce(0) { $0 + $1.count })
     }
+    func leaves(in leaf: Int) -> Int { tables[leaf].count }
+
+    /// Leaf `leaf` of `s`, as bytes.
+    func write(_ leaf: Int, of s: MachineState, into w: inout ByteWriter) {
+        w.reset()
+        if leaf < cpuCount {
+            for a in cellsOf[leaf] { w.sparse(s.memory[a]) }
+            w.count(s.buffers[leaf].count)
+            for e in s.buffers[leaf] {
+                w.varint(UInt64(e.address) << 1 | (e.release ? 1 : 0))
+                w.sparse(e.value)
+            }
+            s.cpus[leaf].encode(into: &w)
+        } else if leaf == cpuCount {
+            for a in cellsOf[leaf] { w.sparse(s.memory[a]) }
+            s.ghost.encode(into: &w, cpuCount: cpuCount)
+        } else {
+            s.weak.encode(into: &w)
+        }
+    }
+
+    /// The id of a stored leaf (read only: safe while other workers read).
+    func find(_ leaf: Int, _ bytes: UnsafeRawBufferPointer) -> Int? { tables[leaf].find(bytes) }
+    /// Stores a leaf unless stored (between batches only: one writer, no readers).
+    func intern(_ leaf: Int, _ bytes: UnsafeRawBufferPointer) -> (id: Int, inserted: Bool) { tables[leaf].insert(bytes) }
+
+    /// Leaf `leaf` number `id`, decoded from its bytes into `s` (its cells, and its
+    /// buffer and CPU, its ghost state, or its views).
+    func read(_ leaf: Int, _ id: Int, into s: inout MachineState) {
+        var r = ByteReader(tables[leaf].bytes(of: id))
+        if leaf < cpuCount {
+            for a in cellsOf[leaf] { s.memory[a] = r.sparse() }
+            s.buffers[leaf] = (0..<r.count()).map { _ in
+                let a = r.varint()
+                return BufferedStore(address: Int32(a >> 1), value: r.sparse(), release: a & 1 != 0)
+            }
+            s.cpus[leaf] = CPUState(decoding: &r)
+        } else if leaf == cpuCount {
+            for a in cellsOf[leaf] { s.memory[a] = r.sparse() }
+            s.ghost = GlobalGhost(decoding: &r, cpuCount: cpuCount)
+        } else {
+            s.weak = WeakMemory(decoding: &r, locations: memoryCount, cpuCount: cpuCount)
+        }
+        precondition(r.index == r.bytes.count, "state codec: bytes left over in leaf \(leaf) #\(id)")
+    }
+
+    /// Decodes from the leaf tables' bytes alone (tests: the bytes determine the state,
+    /// so equal leaf ids mean equal states). `template` gives the shapes (any state of
+    /// the machine: the initial one).
+    func decodeFromBytes(_ ids: [UInt32], template: MachineState) -> MachineState {
+        precondition(ids.count == leafCount, "state codec: \(ids.count) leaf ids, expected \(leafCount)")
+        var s = template
+        for leaf in 0..<leafCount { read(leaf, Int(ids[leaf]), into: &s) }
+        return s
+    }
+}
+
+/// A worker's view of the leaf tables: the decoded leaves it has used (objects of its
+/// own: two threads retaining and releasing the same arrays made a parallel search no
+/// faster than one thread), and the new leaves it found during a batch, held until the
+/// batch's states are stored (`resolve`).
+final class LeafCache {
+    let codec: StateCodec
+    private var cpuLeaves: [[(buffer: [BufferedStore], cpu: CPUState, cells: [UInt64])?]]
+    private var globalLeaves: [(ghost: GlobalGhost, cells: [UInt64])?] = []
+    private var weakLeaves: [WeakMemory?] = []
+    /// Leaves found in this batch and not yet in the tables: per leaf, their bytes (a
+    /// small store of its own, so that one new leaf reached many times is held once)
+    /// and the state they came from. Their provisional ids carry `pendingBit`.
+    private var pendingBytes: [StateStore]
+    private var pendingStates: [[MachineState]]
+    private var part = ByteWriter()
+    /// A provisional leaf id: pending leaf `id & ~pendingBit` (leaf ids stay below it).
+    static let pendingBit: UInt32 = 1 << 31
+    /// Where the state of a leaf shape comes from when a leaf is decoded from bytes.
+    private let template: MachineState
+
+    init(_ codec: StateCodec, template: MachineState) {
+        self.codec = codec
+        self.template = template
+        cpuLeaves = Array(repeating: [], count: codec.cpuCount)
+        pendingBytes = (0..<codec.leafCount).map { _ in StateStore() }
+        pendingStates = Array(repeating: [], count: codec.leafCount)
+    }
+
+    /// A decoded state and its leaf ids (CPUs, the global leaf, the views), so that a
+    /// successor can reuse the ids of the leaves its move did not change.
+    struct Decoded {
+        var state: MachineState
+        var ids: [UInt32]
+    }
 
     @inline(__always)
     private func sameCells(_ leaf: Int, _ a: MachineState, _ b: MachineState) -> Bool {
-        for x in cellsOf[leaf] where a.memory[x] != b.memory[x] { return false }
+        for x in codec.cellsOf[leaf] where a.memory[x] != b.memory[x] { return false }
         return true
+    }
+
+    @inline(__always)
+    private func unchanged(_ leaf: Int, _ s: MachineState, _ p: MachineState) -> Bool {
+        if leaf < codec.cpuCount {
+            return s.cpus[leaf] == p.cpus[leaf] && s.buffers[leaf] == p.buffers[leaf] && sameCells(leaf, s, p)
+        }
+        if leaf == codec.cpuCount { return s.ghost == p.ghost && sameCells(leaf, s, p) }
+        return s.weak == p.weak
     }
 
     /// Writes the leaf ids of `s` into `out` (`leafCount` of them). With `parent` (the
     /// state `s` was reached from), leaves equal to the parent's keep its ids without
     /// being encoded again: a move changes one CPU's state, and unchanged ones still
     /// share the parent's storage, so the comparison is usually an identity check.
-    func encode(_ s: MachineState, into out: inout [UInt32], parent: Decoded? = nil) {
-        if out.count != leafCount { out = Array(repeating: 0, count: leafCount) }
-        for c in 0..<cpuCount {
-            if let p = parent, s.cpus[c] == p.state.cpus[c], s.buffers[c] == p.state.buffers[c], sameCells(c, s, p.state) {
-                out[c] = p.ids[c]
+    /// With `provisional`, a leaf the tables do not hold gets a provisional id (the
+    /// tables are only read); else it is stored at once.
+    func encode(_ s: MachineState, into out: inout [UInt32], parent: Decoded? = nil, provisional: Bool = false) {
+        if out.count != codec.leafCount { out = Array(repeating: 0, count: codec.leafCount) }
+        if !codec.weak { precondition(s.weak.isEmpty, "state codec: rc11 views in a state of another model") }
+        for leaf in 0..<codec.leafCount {
+            if let p = parent, unchanged(leaf, s, p.state) {
+                out[leaf] = p.ids[leaf]
                 continue
             }
-            part.reset()
-            for a in cellsOf[c] { part.sparse(s.memory[a]) }
-            part.count(s.buffers[c].count)
-            for e in s.buffers[c] {
-                part.varint(UInt64(e.address) << 1 | (e.release ? 1 : 0))
-                part.sparse(e.value)
+            codec.write(leaf, of: s, into: &part)
+            if provisional {
+                if let id = part.bytes.withUnsafeBytes({ codec.find(leaf, $0) }) {
+                    out[leaf] = UInt32(id)
+                } else {
+                    let (k, new) = part.bytes.withUnsafeBytes { pendingBytes[leaf].insert($0) }
+                    if new { pendingStates[leaf].append(s) }
+                    out[leaf] = LeafCache.pendingBit | UInt32(k)
+                }
+                continue
             }
-            s.cpus[c].encode(into: &part)
-            let (id, new) = part.bytes.withUnsafeBytes { tables[c].insert($0) }
-            if new { cpuCache[c].append((s.buffers[c], s.cpus[c], cellsOf[c].map { s.memory[$0] })) }
-            out[c] = UInt32(id)
+            let (id, new) = part.bytes.withUnsafeBytes { codec.intern(leaf, $0) }
+            precondition(id < Int(LeafCache.pendingBit), "state codec: more than 2^31 leaves")
+            out[leaf] = UInt32(id)
+            if new { remember(leaf, id, from: s) }
         }
-        let g = cpuCount
-        if let p = parent, s.ghost == p.state.ghost, sameCells(g, s, p.state) {
-            out[g] = p.ids[g]
-        } else {
-            part.reset()
-            for a in cellsOf[g] { part.sparse(s.memory[a]) }
-            s.ghost.encode(into: &part, cpuCount: cpuCount)
-            let (id, new) = part.bytes.withUnsafeBytes { tables[g].insert($0) }
-            if new { globalCache.append((s.ghost, cellsOf[g].map { s.memory[$0] })) }
-            out[g] = UInt32(id)
-        }
-        guard weak else {
-            precondition(s.weak.isEmpty, "state codec: rc11 views in a state of another model")
-            return
-        }
-        if let p = parent, s.weak == p.state.weak {
-            out[g + 1] = p.ids[g + 1]
-            return
-        }
-        part.reset()
-        s.weak.encode(into: &part)
-        let (id, new) = part.bytes.withUnsafeBytes { tables[g + 1].insert($0) }
-        if new { weakCache.append(s.weak) }
-        out[g + 1] = UInt32(id)
     }
 
-    /// Decodes what `encode` wrote (leaves from the cache).
+    /// Replaces provisional ids in `ids` by stored ones, storing their leaves (between
+    /// batches: the only writer of the tables).
+    func resolve(_ ids: UnsafeMutableBufferPointer<UInt32>) {
+        for leaf in 0..<ids.count where ids[leaf] & LeafCache.pendingBit != 0 {
+            let k = Int(ids[leaf] & ~LeafCache.pendingBit)
+            let (id, new) = codec.intern(leaf, pendingBytes[leaf].bytes(of: k))
+            precondition(id < Int(LeafCache.pendingBit), "state codec: more than 2^31 leaves")
+            ids[leaf] = UInt32(id)
+            if new { remember(leaf, id, from: pendingStates[leaf][k]) }
+        }
+    }
+
+    /// Forgets the batch's pending leaves (after `resolve` of every state that has one).
+    func endBatch() {
+        for leaf in pendingBytes.indices where pendingBytes[leaf].count > 0 {
+            pendingBytes[leaf] = StateStore()
+            pendingStates[leaf].removeAll(keepingCapacity: true)
+        }
+    }
+
+    private func remember(_ leaf: Int, _ id: Int, from s: MachineState) {
+        func put<T>(_ a: inout [T?], _ v: T) {
+            while a.count <= id { a.append(nil) }
+            a[id] = v
+        }
+        if leaf < codec.cpuCount {
+            put(&cpuLeaves[leaf], (s.buffers[leaf], s.cpus[leaf], codec.cellsOf[leaf].map { s.memory[$0] }))
+        } else if leaf == codec.cpuCount {
+            put(&globalLeaves, (s.ghost, codec.cellsOf[leaf].map { s.memory[$0] }))
+        } else {
+            put(&weakLeaves, s.weak)
+        }
+    }
+
+    /// Decodes leaf ids (stored ones) into a state: from this cache, or from the
+    /// tables' bytes the first time this worker meets a leaf.
     func decode(_ ids: [UInt32]) -> Decoded {
-        precondition(ids.count == leafCount, "state codec: \(ids.count) leaf ids, expected \(leafCount)")
-        var memory = [UInt64](repeating: 0, count: memoryCount)
+        precondition(ids.count == codec.leafCount, "state codec: \(ids.count) leaf ids, expected \(codec.leafCount)")
+        var memory = [UInt64](repeating: 0, count: codec.memoryCount)
         var buffers: [[BufferedStore]] = []
         var cpus: [CPUState] = []
-        buffers.reserveCapacity(cpuCount)
-        cpus.reserveCapacity(cpuCount)
-        for c in 0..<cpuCount {
-            let (buffer, cpu, cells) = cpuCache[c][Int(ids[c])]
+        buffers.reserveCapacity(codec.cpuCount)
+        cpus.reserveCapacity(codec.cpuCount)
+        for leaf in 0..<codec.leafCount {
+            let id = Int(ids[leaf])
+            precondition(ids[leaf] & LeafCache.pendingBit == 0, "state codec: decoding a provisional leaf id")
+            let cached: Bool
+            if leaf < codec.cpuCount { cached = id < cpuLeaves[leaf].count && cpuLeaves[leaf][id] != nil }
+            else if leaf == codec.cpuCount { cached = id < globalLeaves.count && globalLeaves[id] != nil }
+            else { cached = id < weakLeaves.count && weakLeaves[id] != nil }
+            if !cached {
+                var s = template
+                codec.read(leaf, id, into: &s)
+                remember(leaf, id, from: s)
+            }
+        }
+        for c in 0..<codec.cpuCount {
+            let (buffer, cpu, cells) = cpuLeaves[c][Int(ids[c])]!
             buffers.append(buffer)
             cpus.append(cpu)
-            for (i, a) in cellsOf[c].enumerated() { memory[a] = cells[i] }
+            for (i, a) in codec.cellsOf[c].enumerated() { memory[a] = cells[i] }
         }
-        let (ghost, cells) = globalCache[Int(ids[cpuCount])]
-        for (i, a) in cellsOf[cpuCount].enumerated() { memory[a] = cells[i] }
+        let (ghost, cells) = globalLeaves[Int(ids[codec.cpuCount])]!
+        for (i, a) in codec.cellsOf[codec.cpuCount].enumerated() { memory[a] = cells[i] }
         var state = MachineState(memory: memory, buffers: buffers, cpus: cpus, ghost: ghost)
-        if weak { state.weak = weakCache[Int(ids[cpuCount + 1])] }
+        if codec.weak { state.weak = weakLeaves[Int(ids[codec.cpuCount + 1])]! }
         return Decoded(state: state, ids: ids)
     }
 
-    /// Decodes from the leaf tables' bytes, not the cache (tests: the bytes alone
-    /// determine the state, so equal leaf ids mean equal states).
-    func decodeFromBytes(_ ids: [UInt32]) -> MachineState {
-        precondition(ids.count == leafCount, "state codec: \(ids.count) leaf ids, expected \(leafCount)")
-        var memory = [UInt64](repeating: 0, count: memoryCount)
-        var buffers: [[BufferedStore]] = []
-        var cpus: [CPUState] = []
-        for c in 0..<cpuCount {
-            var p = ByteReader(tables[c].bytes(of: Int(ids[c])))
-            for a in cellsOf[c] { memory[a] = p.sparse() }
-            buffers.append((0..<p.count()).map { _ in
-                let a = p.varint()
-                return BufferedStore(address: Int32(a >> 1), value: p.sparse(), release: a & 1 != 0)
-            })
-            cpus.append(CPUState(decoding: &p))
-            precondition(p.index == p.bytes.count, "state codec: bytes left over in cpu\(c)'s leaf")
-        }
-        var g = ByteReader(tables[cpuCount].bytes(of: Int(ids[cpuCount])))
-        for a in cellsOf[cpuCount] { memory[a] = g.sparse() }
-        let ghost = GlobalGhost(decoding: &g, cpuCount: cpuCount)
-        precondition(g.index == g.bytes.count, "state codec: bytes left over in the global leaf")
-        var state = MachineState(memory: memory, buffers: buffers, cpus: cpus, ghost: ghost)
-        if weak {
-            var v = ByteReader(tables[cpuCount + 1].bytes(of: Int(ids[cpuCount + 1])))
-            state.weak = WeakMemory(decoding: &v, locations: memoryCount, cpuCount: cpuCount)
-        }
-        return state
-    }
-
-    /// The leaf ids of `s`, as a fresh array (tests).
+    /// The leaf ids of `s`, as a fresh array, stored at once (tests).
     func encoded(_ s: MachineState, parent: Decoded? = nil) -> [UInt32] {
         var out: [UInt32] = []
         encode(s, into: &out, parent: parent)

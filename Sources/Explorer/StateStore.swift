@@ -86,6 +86,20 @@ final class StateStore {
         return UnsafeRawBufferPointer(start: base + i, count: n)
     }
 
+    /// The id of a stored encoding equal to `encoding`, if any (reads only).
+    func find(_ encoding: UnsafeRawBufferPointer) -> Int? {
+        var slot = Int(truncatingIfNeeded: StateStore.hash(encoding)) & mask
+        while true {
+            let e = table[slot]
+            if e == 0 { return nil }
+            let other = bytes(of: Int(e - 1))
+            if other.count == encoding.count && memcmp(other.baseAddress!, encoding.baseAddress!, encoding.count) == 0 {
+                return Int(e - 1)
+            }
+            slot = (slot + 1) & mask
+        }
+    }
+
     /// Stores `encoding` unless an equal one is stored: its id, and whether it is new.
     func insert(_ encoding: UnsafeRawBufferPointer) -> (id: Int, inserted: Bool) {
         let h = StateStore.hash(encoding)

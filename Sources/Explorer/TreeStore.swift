@@ -25,8 +25,10 @@ final class TreeStore {
     let leafCount: Int
     private let nodes: [Node]
     private let tables: [PairTable]
-    /// Per node: its id while a vector is folded or unfolded (scratch).
+    /// Per node: its id while a vector is folded (scratch of the one writer).
     private var value: [UInt32]
+    /// Inner nodes (scratch arrays for `leaves(of:into:scratch:)` have this size).
+    var nodeCount: Int { nodes.count }
 
     init(leaves k: Int) {
         precondition(k >= 2, "tree store: a state of \(k) leaves (at least 2: a CPU and the global leaf)")
@@ -71,10 +73,12 @@ final class TreeStore {
         return last
     }
 
-    /// The leaf ids of state `id`, written into `out` (`leafCount` of them).
-    func leaves(of id: Int, into out: inout [UInt32]) {
+    /// The leaf ids of state `id`, written into `out` (`leafCount` of them). Reads
+    /// only (workers unfold states concurrently, each with its own `scratch`).
+    func leaves(of id: Int, into out: inout [UInt32], scratch value: inout [UInt32]) {
         precondition(id >= 0 && id < count, "tree store: no state \(id)")
         if out.count != leafCount { out = Array(repeating: 0, count: leafCount) }
+        if value.count != nodes.count { value = Array(repeating: 0, count: nodes.count) }
         value[nodes.count - 1] = UInt32(id)
         for j in nodes.indices.reversed() {
             let n = nodes[j]

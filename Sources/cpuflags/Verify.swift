@@ -44,6 +44,9 @@ struct Verify: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Runs explored at once (1 to 64). Default: the number of CPUs.")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .long, parsing: .unconditional, help: "Threads per run, expanding each breadth-first level together (1 to 64; the same states, verdicts and counterexamples for any count). Default: the CPUs --jobs leaves over (--jobs divided by the number of runs, at least 1).")
+    var threads: Int?
+
     @Option(name: .long, help: "Memory model: sc, tso, pso or rc11. Repeatable. Default: sc, tso and rc11 for the hand-written scenarios, sc and tso for the generated ones.")
     var model: [MemoryModel] = []
 
@@ -99,6 +102,7 @@ struct Verify: ParsableCommand {
         if !(1...Generator.boundMax).contains(bound) { throw ValidationError("--bound \(bound): expected 1 to \(Generator.boundMax)") }
         if let k = sample, k < 0 { throw ValidationError("--sample \(k): expected 0 or more") }
         if !(1...64).contains(jobs) { throw ValidationError("--jobs \(jobs): expected 1 to 64") }
+        if let t = threads, !(1...Limits.threadsMax).contains(t) { throw ValidationError("--threads \(t): expected 1 to \(Limits.threadsMax)") }
         if generated && !scenario.isEmpty { throw ValidationError("--generated and --scenario: pick one (a generated scenario can be named with --scenario)") }
         if generated && !file.isEmpty { throw ValidationError("--generated and --file: pick one") }
         _ = try fileScenarios()
@@ -191,8 +195,10 @@ struct Verify: ParsableCommand {
             FileHandle.standardError.write("verify: \(what)\n".data(using: .utf8)!)
         }
         let runs = plan.handWritten.flatMap { s in handModels.map { (s, $0) } } + plan.generated.flatMap { s in models.map { (s, $0) } }
+        limits.threads = threads ?? max(1, jobs / max(1, runs.count))
         let total = ContinuousClock.now
-        let outcome = RunQueue(runs: runs, limits: limits, jobs: jobs, failFast: failFast, quiet: quiet || json,
+        // --json keeps stderr quiet unless --progress asks for it (stdout is the JSON).
+        let outcome = RunQueue(runs: runs, limits: limits, jobs: jobs, failFast: failFast, quiet: quiet || (json && !progress),
                                verbose: progress || plan.generated.isEmpty).run()
         let elapsed = (ContinuousClock.now - total).seconds
         let reports = outcome.reports.compactMap { $0 }

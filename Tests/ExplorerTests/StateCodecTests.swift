@@ -37,18 +37,23 @@ func walkStates(_ scenario: Scenario, _ model: MemoryModel, limit: Int, _ body: 
 func packedStatesDecodeExactly(_ scenario: Scenario) {
     for model in [MemoryModel.tso, .pso, .rc11] {
         let codec = StateCodec(map: AddressMap(scenario), weak: model == .rc11)
+        let template = Explorer(scenario: scenario, model: model).initialState()
+        let cache = LeafCache(codec, template: template)
+        // A second worker's cache: it decodes leaves another one stored, from bytes.
+        let other = LeafCache(codec, template: template)
         let tree = TreeStore(leaves: codec.leafCount)
         var byEncoding: [[UInt32]: MachineState] = [:]
         var buffered = 0
         walkStates(scenario, model, limit: 3_000) { s in
-            let bytes = codec.encoded(s)
-            let back = codec.decodeFromBytes(bytes)
+            let bytes = cache.encoded(s)
+            let back = codec.decodeFromBytes(bytes, template: template)
             #expect(back == s, "\(scenario.name) \(model): a state does not decode to itself")
-            let decoded = codec.decode(bytes)
+            let decoded = cache.decode(bytes)
             #expect(decoded.state == s)
+            #expect(other.decode(bytes).state == s)
             // Encoding again with itself as the parent (every component reused) gives
             // the same bytes.
-            #expect(codec.encoded(s, parent: decoded) == bytes)
+            #expect(cache.encoded(s, parent: decoded) == bytes)
             if let other = byEncoding.updateValue(s, forKey: bytes) {
                 #expect(other == s, "\(scenario.name) \(model): two different states share an encoding")
             }
@@ -60,7 +65,8 @@ func packedStatesDecodeExactly(_ scenario: Scenario) {
             let again = bytes.withUnsafeBufferPointer { tree.insert($0) }
             #expect(!again.inserted && again.id == id)
             var unfolded: [UInt32] = []
-            tree.leaves(of: id, into: &unfolded)
+            var scratch: [UInt32] = []
+            tree.leaves(of: id, into: &unfolded, scratch: &scratch)
             #expect(unfolded == bytes)
             if s.buffers.contains(where: { !$0.isEmpty }) { buffered += 1 }
         }
@@ -132,9 +138,10 @@ func theTreeStoreFoldsAndUnfolds(_ k: Int) {
     #expect(tree.count == vectors.count)
     if k == 2 { #expect(tree.count > PairTable.chunkKeys) }
     var out: [UInt32] = []
+    var scratch: [UInt32] = []
     var unfoldedWrong = 0
     for (id, v) in vectors.enumerated() where id % 7 == 0 || id == vectors.count - 1 {
-        tree.leaves(of: id, into: &out)
+        tree.leaves(of: id, into: &out, scratch: &scratch)
         if out != v { unfoldedWrong += 1 }
     }
     #expect(unfoldedWrong == 0)
