@@ -90,11 +90,13 @@ extension Machine {
         try checkPinnedCPUWaits(c, doing: "touches \(at)")
     }
 
-    func checkPinnedCPUWaits(_ c: Int, doing what: String) throws(Suspend) {
+    /// (`what` is built only for a violation: built on every access it was an eighth
+    /// of the search's instructions.)
+    func checkPinnedCPUWaits(_ c: Int, doing what: @autoclosure () -> String) throws(Suspend) {
         let cpu = state.cpus[c]
         let p = state.ghost.onBehalf[c]
         if p != 0 && cpu.kernelSide && !cpu.inNMI {
-            throw fail(.pinExclusion, "cpu\(c) \(what) past its entry while \(runners(p)) works on its behalf")
+            throw fail(.pinExclusion, "cpu\(c) \(what()) past its entry while \(runners(p)) works on its behalf")
         }
     }
 
