@@ -9,8 +9,10 @@
 #   Benchmarks/explorer-scale.sh --cap N      # the isolated-mix@4 cap (default 5000000)
 #
 # The reduction is sleep sets (README, "Scale"): they keep every state, so the factor
-# printed is transitions without / with them (each run is made twice: the table's run
-# with sleep sets, then one with --no-reduction for its transitions and time).
+# printed is transitions without / with them (each run is made three times: the table's
+# run with sleep sets on one thread, one with --no-reduction for its transitions and
+# time, and one on two threads for the speed-up of a parallel level, `2-thr x`: seconds
+# on one thread / on two, the same states).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,23 +37,27 @@ field() {  # name, json file -> first numeric value of "name"
 
 run() {  # label, verify arguments...
     local label="$1"; shift
-    /usr/bin/time -f '%M' -o "$out/rss" "$bin" verify --sample 0 --jobs 1 --json "$@" > "$out/r.json" || true
-    "$bin" verify --sample 0 --jobs 1 --json --no-reduction "$@" > "$out/full.json" || true
-    local states trans secs bps rss verdict ftrans fsecs
+    /usr/bin/time -f '%M' -o "$out/rss" "$bin" verify --sample 0 --jobs 1 --threads 1 --json "$@" > "$out/r.json" || true
+    "$bin" verify --sample 0 --jobs 1 --threads 1 --json --no-reduction "$@" > "$out/full.json" || true
+    "$bin" verify --sample 0 --jobs 1 --threads 2 --json "$@" > "$out/two.json" || true
+    local states trans secs bps rss verdict ftrans fsecs tsecs
     states=$(field states "$out/r.json"); trans=$(field transitions "$out/r.json")
     secs=$(field seconds "$out/r.json"); bps=$(field storedBytesPerState "$out/r.json")
     ftrans=$(field transitions "$out/full.json"); fsecs=$(field seconds "$out/full.json")
+    tsecs=$(field seconds "$out/two.json")
     rss=$(tail -1 "$out/rss")
     if grep -q '"incomplete"' "$out/r.json"; then verdict="incomplete"
     elif grep -q '"violation"' "$out/r.json"; then verdict="VIOLATED"
     else verdict="exhaustive, ok"; fi
+    # The threads must not change what is found.
+    [ "$(field states "$out/two.json")" = "$states" ] || verdict="$verdict; TWO THREADS FOUND $(field states "$out/two.json") STATES"
     awk -v l="$label" -v s="$states" -v t="$trans" -v x="$secs" -v b="$bps" -v r="$rss" -v v="$verdict" \
-        -v ft="$ftrans" -v fx="$fsecs" \
-        'BEGIN { printf "%-24s %10d %11d %6.1f %8.0f %6.0f %6.0f %6.2f %6.2f  %s\n", l, s, t, x, s / x, b, r / 1024, ft / t, fx / x, v }'
+        -v ft="$ftrans" -v fx="$fsecs" -v tx="$tsecs" \
+        'BEGIN { printf "%-24s %10d %11d %6.1f %8.0f %6.0f %6.0f %6.2f %6.2f %8.2f  %s\n", l, s, t, x, s / x, b, r / 1024, ft / t, fx / x, x / tx, v }'
 }
 
-echo "(trans x, time x: transitions and seconds without sleep sets / with them; same states)"
-printf '%-24s %10s %11s %6s %8s %6s %6s %6s %6s  %s\n' run states transitions secs states/s B/st RSS-MB trans-x time-x verdict
+echo "(trans x, time x: transitions and seconds without sleep sets / with them; 2-thr x: seconds on one thread / on two; same states)"
+printf '%-24s %10s %11s %6s %8s %6s %6s %6s %6s %8s  %s\n' run states transitions secs states/s B/st RSS-MB trans-x time-x 2-thr-x verdict
 for s in three-cpus four-cpus four-cpus-pin-rcu isolated-mix; do
     for m in sc tso; do run "$s $m" --scenario "$s" --model "$m"; done
 done

@@ -153,21 +153,29 @@ extension Explorer {
     /// Every move that might be enabled at `s` (blocked ones are found by trying).
     func candidateMoves(_ s: MachineState, on m: Machine) -> [Move] {
         var moves: [Move] = []
+        candidateMoves(s, on: m, into: &moves)
+        return moves
+    }
+
+    /// The same, into `moves` (emptied first; a worker reuses one array for every
+    /// state). Reads the CPUs in place: copying a CPU or a frame out retains its arrays.
+    func candidateMoves(_ s: MachineState, on m: Machine, into moves: inout [Move]) {
+        moves.removeAll(keepingCapacity: true)
         m.state = s  // once: assigning a state releases the previous one
         for c in 0..<scenario.cpuCount {
-            let cpu = s.cpus[c]
-            let top = cpu.frames[cpu.frames.count - 1]
-            let running = Int(top.pc) < ops(top.kind, cpu: c)
+            let top = s.cpus[c].frames.count - 1
+            let kind = s.cpus[c].frames[top].kind
+            let running = Int(s.cpus[c].frames[top].pc) < ops(kind, cpu: c)
             if running { moves.append(.step(c)) }
-            for i in m.drainable(c) { moves.append(.drain(cpu: c, index: i)) }
+            if model != .sc { for i in m.drainable(c) { moves.append(.drain(cpu: c, index: i)) } }
             // IRQs and IPIs: between ops of the task frame (IRQs on), not in an NMI.
-            let atBoundary = top.kind == .task && (top.replay.isEmpty || top.interruptible) && !cpu.inNMI
-            if atBoundary && !cpu.pendingIPIs.isEmpty { moves.append(.ipi(c)) }
-            if atBoundary && cpu.irqsLeft > 0 { moves.append(.irq(c)) }
-            if cpu.nmisLeft > 0 && !cpu.inNMI { moves.append(.nmi(c)) }
+            let inNMI = s.cpus[c].inNMI
+            let atBoundary = kind == .task && (s.cpus[c].frames[top].replay.isEmpty || s.cpus[c].frames[top].interruptible) && !inNMI
+            if atBoundary && !s.cpus[c].pendingIPIs.isEmpty { moves.append(.ipi(c)) }
+            if atBoundary && s.cpus[c].irqsLeft > 0 { moves.append(.irq(c)) }
+            if s.cpus[c].nmisLeft > 0 && !inNMI { moves.append(.nmi(c)) }
             // A machine check: anywhere, also in an NMI handler (one level: mces <= 1).
-            if cpu.mcesLeft > 0 { moves.append(.mce(c)) }
+            if s.cpus[c].mcesLeft > 0 { moves.append(.mce(c)) }
         }
-        return moves
     }
 }

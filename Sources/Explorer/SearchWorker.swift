@@ -103,7 +103,7 @@ final class SearchWorker: @unchecked Sendable {
             var any = false
             var slept = 0
             var stopped = false
-            moves = explorer.candidateMoves(s, on: m)
+            explorer.candidateMoves(s, on: m, into: &moves)
             var next = 0
             while next < moves.count {
                 let move = moves[next]
