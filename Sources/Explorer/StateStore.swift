@@ -27,8 +27,7 @@ final class StateStore {
     /// Per id: chunk index << 32 | offset in chunk; the length is kept in the first
     /// bytes of the encoding's slot (a varint).
     private var locations: [UInt64] = []
-    private var table: [UInt32]
-    private var mask: Int
+    private var index = IDIndex()
 
     /// States stored.
     var count: Int { locations.count }
@@ -36,12 +35,9 @@ final class StateStore {
     private(set) var encodingBytes = 0
 
     /// Bytes held: encodings (whole chunks), locations, table.
-    var bytes: Int { chunkBytesHeld + locations.capacity * 8 + table.count * 4 }
+    var bytes: Int { chunkBytesHeld + locations.capacity * 8 + index.bytes }
 
-    init() {
-        table = Array(repeating: 0, count: 1 << 8)
-        mask = table.count - 1
-    }
+    init() {}
 
     deinit { for c in chunks { c.deallocate() } }
 
@@ -86,39 +82,25 @@ final class StateStore {
         return UnsafeRawBufferPointer(start: base + i, count: n)
     }
 
+    @inline(__always)
+    private func equal(_ id: Int, _ encoding: UnsafeRawBufferPointer) -> Bool {
+        let other = bytes(of: id)
+        return other.count == encoding.count && memcmp(other.baseAddress!, encoding.baseAddress!, encoding.count) == 0
+    }
+
     /// The id of a stored encoding equal to `encoding`, if any (reads only).
     func find(_ encoding: UnsafeRawBufferPointer) -> Int? {
-        var slot = Int(truncatingIfNeeded: StateStore.hash(encoding)) & mask
-        while true {
-            let e = table[slot]
-            if e == 0 { return nil }
-            let other = bytes(of: Int(e - 1))
-            if other.count == encoding.count && memcmp(other.baseAddress!, encoding.baseAddress!, encoding.count) == 0 {
-                return Int(e - 1)
-            }
-            slot = (slot + 1) & mask
-        }
+        index.probe(StateStore.hash(encoding)) { equal($0, encoding) }.id
     }
 
     /// Stores `encoding` unless an equal one is stored: its id, and whether it is new.
     func insert(_ encoding: UnsafeRawBufferPointer) -> (id: Int, inserted: Bool) {
-        let h = StateStore.hash(encoding)
-        var slot = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let e = table[slot]
-            if e == 0 { break }
-            let other = bytes(of: Int(e - 1))
-            if other.count == encoding.count && memcmp(other.baseAddress!, encoding.baseAddress!, encoding.count) == 0 {
-                return (Int(e - 1), false)
-            }
-            slot = (slot + 1) & mask
-        }
+        let (slot, found) = index.probe(StateStore.hash(encoding)) { equal($0, encoding) }
+        if let id = found { return (id, false) }
         precondition(count < StateStore.statesMax, "state store: more than \(StateStore.statesMax) states")
         let id = count
         append(encoding)
-        table[slot] = UInt32(id + 1)
-        // Load factor at most 3/4: linear probing stays short.
-        if count * 4 > table.count * 3 { grow() }
+        index.set(slot, id, count: count) { StateStore.hash(bytes(of: $0)) }
         return (id, true)
     }
 
@@ -144,17 +126,50 @@ final class StateStore {
         used += need
         encodingBytes += need
     }
+}
 
-    private func grow() {
-        let size = table.count * 2
+/// An open-addressing hash index of ids (linear probing, load at most 3/4, doubling):
+/// the one both the leaf stores (`StateStore`, keyed by bytes) and the tree's pair
+/// tables (`PairTable`, keyed by 64-bit pairs) use. The keys stay with their owner,
+/// which says how to hash and compare one by id. Ids are stored as id + 1 (0 = empty).
+struct IDIndex {
+    private var slots: [UInt32] = Array(repeating: 0, count: 1 << 6)
+    private var mask = (1 << 6) - 1
+
+    var bytes: Int { slots.count * 4 }
+
+    /// The slot where the probe for `hash` ended, and the id found there if `matches`
+    /// said it is the key (else the slot is empty, where the key would go).
+    @inline(__always)
+    func probe(_ hash: UInt64, matches: (Int) -> Bool) -> (slot: Int, id: Int?) {
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let e = slots[slot]
+            if e == 0 { return (slot, nil) }
+            if matches(Int(e - 1)) { return (slot, Int(e - 1)) }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// Puts `id` in the empty `slot` a probe returned; `count` ids are then stored, and
+    /// when the index grows each is placed again by `hashOf`.
+    @inline(__always)
+    mutating func set(_ slot: Int, _ id: Int, count: Int, hashOf: (Int) -> UInt64) {
+        slots[slot] = UInt32(id + 1)
+        // Load factor at most 3/4: linear probing stays short.
+        if count * 4 > slots.count * 3 { grow(count: count, hashOf: hashOf) }
+    }
+
+    private mutating func grow(count: Int, hashOf: (Int) -> UInt64) {
+        let size = slots.count * 2
         var t = [UInt32](repeating: 0, count: size)
         let m = size - 1
         for id in 0..<count {
-            var slot = Int(truncatingIfNeeded: StateStore.hash(bytes(of: id))) & m
+            var slot = Int(truncatingIfNeeded: hashOf(id)) & m
             while t[slot] != 0 { slot = (slot + 1) & m }
             t[slot] = UInt32(id + 1)
         }
-        table = t
+        slots = t
         mask = m
     }
 }

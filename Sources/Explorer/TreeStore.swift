@@ -105,44 +105,34 @@ final class PairTable {
     private var chunks: [UnsafeMutablePointer<UInt64>] = []
     private var firstCapacity = 0
     private(set) var count = 0
-    private var index: [UInt32]
-    private var mask: Int
+    private var index = IDIndex()
 
-    init() {
-        index = Array(repeating: 0, count: 1 << 6)
-        mask = index.count - 1
-    }
+    init() {}
 
     deinit { for c in chunks { c.deallocate() } }
 
     var bytes: Int {
-        (chunks.isEmpty ? 0 : firstCapacity * 8 + (chunks.count - 1) * PairTable.chunkKeys * 8) + index.count * 4
+        (chunks.isEmpty ? 0 : firstCapacity * 8 + (chunks.count - 1) * PairTable.chunkKeys * 8) + index.bytes
     }
 
     @inline(__always)
     func pair(_ id: Int) -> UInt64 { chunks[id >> PairTable.chunkShift][id & (PairTable.chunkKeys - 1)] }
 
     @inline(__always)
-    static func hash(_ k: UInt64) -> Int {
+    static func hash(_ k: UInt64) -> UInt64 {
         var h = k &* 0x9E37_79B9_7F4A_7C15
         h ^= h >> 29
         h = h &* 0xBF58_476D_1CE4_E5B9
-        return Int(truncatingIfNeeded: h ^ (h >> 32))
+        return h ^ (h >> 32)
     }
 
     func insert(_ key: UInt64) -> (id: Int, inserted: Bool) {
-        var slot = PairTable.hash(key) & mask
-        while true {
-            let e = index[slot]
-            if e == 0 { break }
-            if pair(Int(e - 1)) == key { return (Int(e - 1), false) }
-            slot = (slot + 1) & mask
-        }
+        let (slot, found) = index.probe(PairTable.hash(key)) { pair($0) == key }
+        if let id = found { return (id, false) }
         precondition(count < PairTable.keysMax, "tree store: more than \(PairTable.keysMax) pairs in one table")
         let id = count
         append(key)
-        index[slot] = UInt32(id + 1)
-        if count * 4 > index.count * 3 { grow() }
+        index.set(slot, id, count: count) { PairTable.hash(pair($0)) }
         return (id, true)
     }
 
@@ -168,18 +158,5 @@ final class PairTable {
         }
         chunks[c][o] = key
         count += 1
-    }
-
-    private func grow() {
-        let size = index.count * 2
-        var t = [UInt32](repeating: 0, count: size)
-        let m = size - 1
-        for id in 0..<count {
-            var slot = PairTable.hash(pair(id)) & m
-            while t[slot] != 0 { slot = (slot + 1) & m }
-            t[slot] = UInt32(id + 1)
-        }
-        index = t
-        mask = m
     }
 }
