@@ -195,7 +195,8 @@ public struct Explorer {
         }
         // The workers: each with its own copy of the scenario, machine and decoded
         // leaves (threads that share objects contend on their reference counts).
-        let workers = (0..<max(1, limits.threads)).map { _ in
+        precondition((1...Limits.threadsMax).contains(limits.threads), "Limits.threads \(limits.threads): expected 1 to \(Limits.threadsMax)")
+        let workers = (0..<limits.threads).map { _ in
             SearchWorker(explorer: self.isolatedCopy(), codec: codec, template: initial)
         }
         let m = workers[0].machine

@@ -167,7 +167,7 @@ extension Explorer {
             let kind = s.cpus[c].frames[top].kind
             let running = Int(s.cpus[c].frames[top].pc) < ops(kind, cpu: c)
             if running { moves.append(.step(c)) }
-            if model != .sc { for i in m.drainable(c) { moves.append(.drain(cpu: c, index: i)) } }
+            for i in m.drainable(c) { moves.append(.drain(cpu: c, index: i)) }
             // IRQs and IPIs: between ops of the task frame (IRQs on), not in an NMI.
             let inNMI = s.cpus[c].inNMI
             let atBoundary = kind == .task && (s.cpus[c].frames[top].replay.isEmpty || s.cpus[c].frames[top].interruptible) && !inNMI
