@@ -178,7 +178,9 @@ public struct Explorer {
         // Visited states: their leaf ids folded into a tree of pairs (exact), or their
         // fingerprints (`Limits.hashCompact`).
         let codec = StateCodec(map: AddressMap(scenario), weak: model == .rc11)
-        let store = TreeStore(leaves: codec.leafCount)
+        // Depth-first: no state ids (the path is kept as states), so the root pairs go
+        // in a `RootSet`, about 7-11 bytes a state instead of 13-19.
+        let store = TreeStore(leaves: codec.leafCount, ids: !limits.depthFirst)
         var fingerprints: Set<Fingerprint> = []
         var stored: Int { limits.hashCompact ? fingerprints.count : store.count }
         /// The id `insert` found (exact search), new or not.

@@ -25,12 +25,18 @@ final class TreeStore {
     let leafCount: Int
     private let nodes: [Node]
     private let tables: [PairTable]
+    /// Without ids (a depth-first search): the root pairs in a `RootSet` instead of the
+    /// root's `PairTable`, about 7-11 bytes a state instead of 13-19.
+    private let roots: RootSet?
     /// Per node: its id while a vector is folded (scratch of the one writer).
     private var value: [UInt32]
     /// Inner nodes (scratch arrays for `leaves(of:into:scratch:)` have this size).
     var nodeCount: Int { nodes.count }
 
-    init(leaves k: Int) {
+    /// `ids`: states get ids that `leaves(of:into:scratch:)` unfolds (a breadth-first
+    /// search keeps them in its frontier and parent links). Without, `insert` says only
+    /// whether a state is new.
+    init(leaves k: Int, ids: Bool = true) {
         precondition(k >= 2, "tree store: a state of \(k) leaves (at least 2: a CPU and the global leaf)")
         leafCount = k
         // Split in halves top-down (the root's children each hold about half the
@@ -48,18 +54,19 @@ final class TreeStore {
         _ = build(0..<k)
         nodes = built
         tables = built.map { _ in PairTable() }
+        roots = ids ? nil : RootSet()
         value = Array(repeating: 0, count: built.count)
     }
 
     /// States stored (pairs in the root's table).
-    var count: Int { tables[tables.count - 1].count }
+    var count: Int { roots?.count ?? tables[tables.count - 1].count }
     /// Bytes held by every table (pairs and indexes).
-    var bytes: Int { tables.reduce(0) { $0 + $1.bytes } }
+    var bytes: Int { tables.reduce(0) { $0 + $1.bytes } + (roots?.bytes ?? 0) }
     /// Pairs stored below the root (shared by many states).
     var innerPairs: Int { tables.dropLast().reduce(0) { $0 + $1.count } }
 
-    /// Stores the state whose leaf ids are `leaves` unless it is stored: its id, and
-    /// whether it is new.
+    /// Stores the state whose leaf ids are `leaves` unless it is stored: its id (-1
+    /// without ids), and whether it is new.
     func insert(_ leaves: UnsafeBufferPointer<UInt32>) -> (id: Int, inserted: Bool) {
         precondition(leaves.count == leafCount, "tree store: \(leaves.count) leaves, expected \(leafCount)")
         var last = (id: 0, inserted: false)
@@ -67,6 +74,9 @@ final class TreeStore {
             let n = nodes[j]
             let l = n.leftIsLeaf ? leaves[n.left] : value[n.left]
             let r = n.rightIsLeaf ? leaves[n.right] : value[n.right]
+            if j == nodes.count - 1, let roots {
+                return (-1, roots.insert(UInt64(l) << 32 | UInt64(r)))
+            }
             last = tables[j].insert(UInt64(l) << 32 | UInt64(r))
             value[j] = UInt32(last.id)
         }
@@ -76,6 +86,7 @@ final class TreeStore {
     /// The leaf ids of state `id`, written into `out` (`leafCount` of them). Reads
     /// only (workers unfold states concurrently, each with its own `scratch`).
     func leaves(of id: Int, into out: inout [UInt32], scratch value: inout [UInt32]) {
+        precondition(roots == nil, "tree store: a store without ids unfolds no state")
         precondition(id >= 0 && id < count, "tree store: no state \(id)")
         if out.count != leafCount { out = Array(repeating: 0, count: leafCount) }
         if value.count != nodes.count { value = Array(repeating: 0, count: nodes.count) }

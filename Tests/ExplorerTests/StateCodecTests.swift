@@ -146,3 +146,52 @@ func theTreeStoreFoldsAndUnfolds(_ k: Int) {
     }
     #expect(unfoldedWrong == 0)
 }
+
+/// The depth-first root set against `Set<UInt64>`: the same answer for every insert and
+/// lookup, over keys shaped like root pairs (small ids, many sharing a half), the
+/// extremes, and enough keys that every shard grows several times.
+@Test func theRootSetIsASet() {
+    let set = RootSet()
+    var reference = Set<UInt64>()
+    var rng = SplitMix64(state: 11)
+    var wrong = 0
+    func check(_ key: UInt64) {
+        let new = set.insert(key)
+        if new != reference.insert(key).inserted { wrong += 1 }
+        if !set.contains(key) { wrong += 1 }
+    }
+    for key: UInt64 in [0, 1, 1 << 32, UInt64(UInt32.max - 1) << 32 | UInt64(UInt32.max - 1), 0, 1] { check(key) }
+    for i in 0..<1_000_000 {
+        let l = UInt64(rng.next() % (i % 3 == 0 ? 50 : 200_000))
+        let r = UInt64(rng.next() % 70_000)
+        check(l << 32 | r)
+    }
+    #expect(wrong == 0, "\(wrong) answers differ from Set's")
+    #expect(set.count == reference.count)
+    var absentWrong = 0
+    for _ in 0..<100_000 {
+        let key = UInt64(rng.next() % 300_000 + 300_000) << 32 | UInt64(rng.next() % 70_000)
+        if set.contains(key) != reference.contains(key) { absentWrong += 1 }
+    }
+    #expect(absentWrong == 0)
+    // About 7 bytes a slot at a load between 1/2 and 3/4 once shards have grown.
+    let perKey = Double(set.bytes) / Double(set.count)
+    #expect(perKey > 7 && perKey < 15, "\(perKey) bytes a key")
+}
+
+/// A tree store without ids (depth-first) says "new" exactly when the one with ids does.
+@Test(arguments: [2, 5])
+func aTreeStoreWithoutIDsAgrees(_ k: Int) {
+    let withIDs = TreeStore(leaves: k)
+    let without = TreeStore(leaves: k, ids: false)
+    var rng = SplitMix64(state: UInt64(k) + 100)
+    var wrong = 0
+    for _ in 0..<300_000 {
+        let v = (0..<k).map { i in UInt32(truncatingIfNeeded: rng.next() % UInt64(k == 2 ? 2_000 : 9 + i)) }
+        let a = v.withUnsafeBufferPointer { withIDs.insert($0) }
+        let b = v.withUnsafeBufferPointer { without.insert($0) }
+        if a.inserted != b.inserted || b.id != -1 { wrong += 1 }
+    }
+    #expect(wrong == 0)
+    #expect(without.count == withIDs.count)
+}
