@@ -76,19 +76,25 @@ final class RootSet {
         b.storeBytes(of: UInt8(truncatingIfNeeded: v >> 48), toByteOffset: 6, as: UInt8.self)
     }
 
+    /// Linear probing from `stored`'s home slot: the slot holding it, or the empty slot
+    /// where it would go.
+    @inline(__always)
+    private static func probe(_ p: UnsafeMutableRawPointer, capacity: Int, _ stored: UInt64) -> (slot: Int, found: Bool) {
+        var slot = home(stored, capacity: capacity)
+        while true {
+            let e = load(p, slot)
+            if e == 0 { return (slot, false) }
+            if e == stored { return (slot, true) }
+            slot += 1
+            if slot == capacity { slot = 0 }
+        }
+    }
+
     /// Whether `key` is in the set.
     func contains(_ key: UInt64) -> Bool {
         let (s, v) = RootSet.split(key)
-        let shard = shards[s]
-        guard let p = shard.slots else { return false }
-        var slot = RootSet.home(v, capacity: shard.capacity)
-        while true {
-            let e = RootSet.load(p, slot)
-            if e == 0 { return false }
-            if e == v { return true }
-            slot += 1
-            if slot == shard.capacity { slot = 0 }
-        }
+        guard let p = shards[s].slots else { return false }
+        return RootSet.probe(p, capacity: shards[s].capacity, v).found
     }
 
     /// Adds `key`; false if it was there.
@@ -97,14 +103,8 @@ final class RootSet {
         if shards[s].slots == nil { grow(s) }
         let p = shards[s].slots!
         let capacity = shards[s].capacity
-        var slot = RootSet.home(v, capacity: capacity)
-        while true {
-            let e = RootSet.load(p, slot)
-            if e == 0 { break }
-            if e == v { return false }
-            slot += 1
-            if slot == capacity { slot = 0 }
-        }
+        let (slot, found) = RootSet.probe(p, capacity: capacity, v)
+        if found { return false }
         precondition(count < RootSet.keysMax, "root set: more than \(RootSet.keysMax) states")
         RootSet.store(p, slot, v)
         shards[s].count += 1
@@ -126,12 +126,7 @@ final class RootSet {
             for i in 0..<old.capacity {
                 let v = RootSet.load(q, i)
                 if v == 0 { continue }
-                var slot = RootSet.home(v, capacity: capacity)
-                while RootSet.load(p, slot) != 0 {
-                    slot += 1
-                    if slot == capacity { slot = 0 }
-                }
-                RootSet.store(p, slot, v)
+                RootSet.store(p, RootSet.probe(p, capacity: capacity, v).slot, v)
             }
             q.deallocate()
         }
