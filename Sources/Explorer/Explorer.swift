@@ -207,7 +207,7 @@ public struct Explorer {
         _ = insert(initialLeaves)
         var frontier = Level(ids: [0], sleepEnds: [0], reexpand: [0])
         // Sleep sets: on in the exact breadth-first search unless --no-reduction.
-        let sleeping = limits.reduction && !limits.hashCompact && model != .rc11
+        let sleeping = limits.reduction && !limits.hashCompact && !limits.depthFirst && model != .rc11
         /// Per state id: the moves asleep when it was (last) reached (`SleepSets.bit`).
         var sleepBits: [UInt32] = [0]
         /// Per state id, a bit: expanded already (a state reached again after that may

@@ -125,6 +125,8 @@ func depthFirstAgreesWithBreadthFirst(_ name: String) throws {
         let d = Explorer(scenario: s, model: .tso, limits: l).run()
         #expect(d.states == b.states && d.executions == b.executions && d.transitions == b.transitions, "\(name) \(l)")
         #expect(d.passed == b.passed)
+        // No sleep sets in a depth-first search, and the report must not say there were.
+        #expect(!d.reduced && d.sleptMoves == 0, "\(name) \(l)")
     }
     var bad = s
     bad.config.mutations = name == "rcu-lazy" ? .indeterminateRCUIdle : .workAfterKernelCode
