@@ -179,7 +179,7 @@ public struct Explorer {
         // fingerprints (`Limits.hashCompact`).
         let codec = StateCodec(map: AddressMap(scenario), weak: model == .rc11)
         // Depth-first: no state ids (the path is kept as states), so the root pairs go
-        // in a `RootSet`, about 7-11 bytes a state instead of 13-19.
+        // in a `RootSet` (9-14 bytes a state instead of 13-19).
         let store = TreeStore(leaves: codec.leafCount, ids: !limits.depthFirst)
         var fingerprints: Set<Fingerprint> = []
         var stored: Int { limits.hashCompact ? fingerprints.count : store.count }
