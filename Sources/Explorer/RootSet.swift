@@ -123,11 +123,18 @@ final class RootSet {
         let p = UnsafeMutableRawPointer.allocate(byteCount: capacity * RootSet.slotBytes, alignment: 8)
         p.initializeMemory(as: UInt8.self, repeating: 0, count: capacity * RootSet.slotBytes)
         if let q = old.slots {
+            var moved = 0
             for i in 0..<old.capacity {
                 let v = RootSet.load(q, i)
                 if v == 0 { continue }
-                RootSet.store(p, RootSet.probe(p, capacity: capacity, v).slot, v)
+                let (slot, found) = RootSet.probe(p, capacity: capacity, v)
+                precondition(!found, "root set: a value twice in shard \(s)")
+                RootSet.store(p, slot, v)
+                moved += 1
             }
+            // Every key of the shard moved, none lost or added: the set's contents are
+            // the same, in a table that has an empty slot for every probe to stop at.
+            precondition(moved == old.count && old.count * 4 <= capacity * 3, "root set: shard \(s) held \(old.count) keys, moved \(moved) into \(capacity) slots")
             q.deallocate()
         }
         bytes += (capacity - old.capacity) * RootSet.slotBytes
