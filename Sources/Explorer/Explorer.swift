@@ -50,6 +50,13 @@ public struct Report: Sendable, Codable {
     public var componentStates: Int?
     /// Threads that expanded the breadth-first levels (`Limits.threads`).
     public var threads: Int = 1
+    /// Depth-first search: moves whose outcome the transition cache gave
+    /// (TransitionCache.swift), and moves it could not give, which ran (nil: no cache).
+    public var cachedMoves: Int?
+    public var ranMoves: Int?
+    /// With `Limits.checkTransitionCache`: the first move whose cached outcome differed
+    /// from what it does when run (nil: none did, or no check).
+    public var transitionCacheMismatch: String?
 
     public var passed: Bool { violation == nil && incomplete == nil }
     /// Passed and every state was stored exactly: a proof over this scenario.
@@ -89,6 +96,9 @@ public struct Explorer {
     public var limits: Limits
     /// Called every ~second with (states, frontier, depth) on long runs.
     public var progress: ((Int, Int, Int) -> Void)?
+    /// Tests only: leaves taken out of every key the transition cache stores, to show
+    /// that `Limits.checkTransitionCache` catches a key missing a leaf the move read.
+    var cacheMaskDropped: UInt8 = 0
 
     public init(scenario: Scenario, model: MemoryModel, limits: Limits = Limits(), progress: ((Int, Int, Int) -> Void)? = nil) {
         self.scenario = scenario
@@ -271,11 +281,17 @@ public struct Explorer {
         }
 
         if limits.depthFirst {
-            // Depth-first: only the current path is held (states and the moves left at
-            // each), plus the visited set; the counterexample is the path found, not a
-            // shortest one. Each state's moves are computed when it is first reached.
+            // Depth-first: only the current path is held (per state its leaf ids, the
+            // moves left at it, and the state itself once decoded), plus the visited
+            // set; the counterexample is the path found, not a shortest one. Each
+            // state's moves are computed when it is first reached. A move's outcome
+            // comes from the transition cache when it has one (TransitionCache.swift);
+            // otherwise the move runs on the decoded state.
             struct Frame {
-                var state: MachineState
+                var ids: [UInt32]
+                /// The state: kept from the move that reached it, or decoded when a move
+                /// the cache cannot answer has to run from it.
+                var decoded: LeafCache.Decoded?
                 var moves: [Move]
                 var next = 0
                 var any = false
@@ -283,17 +299,59 @@ public struct Explorer {
                 var via: Move?
             }
             let leaves = workers[0].leaves
+            let cache = limits.transitionCacheEntries > 0 && model != .rc11
+                ? TransitionCache(codec: codec, components: m.components, entries: limits.transitionCacheEntries) : nil
+            var ran = 0
+            /// `Limits.checkTransitionCache`: the first answer that differed from the run.
+            var mismatch: String?
+            // Per CPU, per leaf id: the CPU's candidate moves, which depend on its own
+            // leaf only (`appendCandidateMoves`).
+            var movesOf: [[[Move]?]] = Array(repeating: [], count: scenario.cpuCount)
+            func candidates(_ ids: [UInt32], _ decoded: inout LeafCache.Decoded?) -> [Move] {
+                var out: [Move] = []
+                for c in 0..<scenario.cpuCount {
+                    let id = Int(ids[c])
+                    if id < movesOf[c].count, let known = movesOf[c][id], !limits.checkTransitionCache {
+                        out += known
+                        continue
+                    }
+                    if decoded == nil { decoded = leaves.decode(ids) }
+                    m.state = decoded!.state
+                    var mine: [Move] = []
+                    appendCandidateMoves(of: c, decoded!.state, on: m, into: &mine)
+                    if id < movesOf[c].count, let known = movesOf[c][id] {
+                        precondition(known == mine, "transition cache: cpu\(c)'s moves at its leaf \(id) were \(known), now \(mine)")
+                    }
+                    while movesOf[c].count <= id { movesOf[c].append(nil) }
+                    movesOf[c][id] = mine
+                    out += mine
+                }
+                return out
+            }
             var scratch: [UInt32] = []
-            var stack = [Frame(state: initial, moves: candidateMoves(initial, on: m))]
+            var successor: [UInt32] = []
+            var root: LeafCache.Decoded? = LeafCache.Decoded(state: initial, ids: initialLeaves)
+            let rootMoves = candidates(initialLeaves, &root)
+            var stack = [Frame(ids: initialLeaves, decoded: root, moves: rootMoves)]
             var choiceMoves: [Move] = []
+            func finishDepthFirst(_ v: Violation?, extra: Move?, path: [Move]?) -> Report {
+                var r = finish(v, at: 0, extra: extra, path: path)
+                if let cache {
+                    r.cachedMoves = cache.hits
+                    r.ranMoves = ran
+                    r.transitionCacheMismatch = mismatch
+                }
+                return r
+            }
             while !stack.isEmpty {
                 let top = stack.count - 1
                 depth = max(depth, top)
                 if stack[top].next == stack[top].moves.count {
                     if !stack[top].any {
                         executions += 1
-                        if let v = checkTerminal(stack[top].state, on: m) {
-                            return finish(v, at: 0, extra: nil, path: stack.compactMap(\.via))
+                        if stack[top].decoded == nil { stack[top].decoded = leaves.decode(stack[top].ids) }
+                        if let v = checkTerminal(stack[top].decoded!.state, on: m) {
+                            return finishDepthFirst(v, extra: nil, path: stack.compactMap(\.via))
                         }
                     }
                     stack.removeLast()
@@ -301,34 +359,79 @@ public struct Explorer {
                 }
                 let move = stack[top].moves[stack[top].next]
                 stack[top].next += 1
-                let result = apply(move, to: stack[top].state, on: m)
-                if moreChoices(after: move, on: m, into: &choiceMoves) { stack[top].moves += choiceMoves }
-                switch result {
-                case .blocked:
-                    continue
-                case .violation(let v):
-                    return finish(v, at: 0, extra: move, path: stack.compactMap(\.via))
-                case .next(let t):
-                    stack[top].any = true
-                    transitions += 1
-                    leaves.encode(t, into: &scratch)
-                    guard insert(scratch) != nil else { continue }
-                    if stored >= limits.statesMax {
-                        report.incomplete = "state limit \(limits.statesMax) reached (depth-first, at depth \(top + 1)); raise --states-max or shrink the scenario"
-                        return finish(nil, at: 0, extra: nil)
+                let packed = move.packed
+                var outcome: TransitionCache.Outcome? = nil
+                var cachedReached: UInt32 = 0
+                if let cache {
+                    outcome = stack[top].ids.withUnsafeBufferPointer {
+                        cache.lookup(packed, $0, into: &successor, reached: &cachedReached)
                     }
-                    if top + 1 >= limits.depthMax {
-                        report.incomplete = "depth limit \(limits.depthMax) reached (depth-first) with \(stored) states stored: a program may not terminate; raise --depth-max"
-                        return finish(nil, at: 0, extra: nil)
-                    }
-                    if stored & 0xFFFF == 0, let p = progress, ContinuousClock.now - lastProgress >= .seconds(1) {
-                        lastProgress = ContinuousClock.now
-                        p(stored, stack.count, top + 1)
-                    }
-                    stack.append(Frame(state: t, moves: candidateMoves(t, on: m), via: move))
+                    m.operationsReached |= cachedReached
                 }
+                var reachedState: LeafCache.Decoded? = nil
+                if outcome == nil || limits.checkTransitionCache {
+                    // Run the move. Its footprint (`m.touched`) says which leaves it read
+                    // and wrote: the cache's key.
+                    ran += 1
+                    if stack[top].decoded == nil { stack[top].decoded = leaves.decode(stack[top].ids) }
+                    let parent = stack[top].decoded!
+                    let before = m.operationsReached
+                    m.operationsReached = 0
+                    let result = apply(move, to: parent.state, on: m)
+                    let reached = m.operationsReached
+                    m.operationsReached = before | reached
+                    if moreChoices(after: move, on: m, into: &choiceMoves) { stack[top].moves += choiceMoves }
+                    let found: TransitionCache.Outcome
+                    switch result {
+                    case .violation(let v):
+                            if outcome != nil && mismatch == nil {
+                            mismatch = "\(move) at leaves \(parent.ids): the cache answered \(outcome!), the move ran into a violation (\(v))"
+                        }
+                        return finishDepthFirst(v, extra: move, path: stack.compactMap(\.via))
+                    case .blocked:
+                        found = .blocked
+                    case .next(let t):
+                        found = .next
+                        leaves.encode(t, into: &scratch, parent: parent)
+                        reachedState = LeafCache.Decoded(state: t, ids: scratch)
+                    }
+                    if let cache {
+                        if let answered = outcome {
+                            // Checking: the cache's answer is what the move does (the
+                            // search goes on with what it does).
+                            if mismatch == nil && !(answered == found && (found == .blocked || successor == scratch) && cachedReached == reached) {
+                                mismatch = "\(move) at leaves \(parent.ids): the cache answered \(answered) \(answered == .next ? "\(successor)" : ""), the move ran to \(found) \(found == .next ? "\(scratch)" : "") (a read its footprint does not mark)"
+                            }
+                        } else {
+                            let mask = cache.mask(m.touched, mover: move.cpu) & ~cacheMaskDropped
+                            parent.ids.withUnsafeBufferPointer {
+                                cache.store(packed, mask: mask, $0, found, out: scratch, reached: reached)
+                            }
+                        }
+                    }
+                    if found == .next { successor = scratch }
+                    outcome = found
+                }
+                guard outcome == .next else { continue }
+                stack[top].any = true
+                transitions += 1
+                guard insert(successor) != nil else { continue }
+                if stored >= limits.statesMax {
+                    report.incomplete = "state limit \(limits.statesMax) reached (depth-first, at depth \(top + 1)); raise --states-max or shrink the scenario"
+                    return finishDepthFirst(nil, extra: nil, path: nil)
+                }
+                if top + 1 >= limits.depthMax {
+                    report.incomplete = "depth limit \(limits.depthMax) reached (depth-first) with \(stored) states stored: a program may not terminate; raise --depth-max"
+                    return finishDepthFirst(nil, extra: nil, path: nil)
+                }
+                if stored & 0xFFFF == 0, let p = progress, ContinuousClock.now - lastProgress >= .seconds(1) {
+                    lastProgress = ContinuousClock.now
+                    p(stored, stack.count, top + 1)
+                }
+                let nextMoves = candidates(successor, &reachedState)
+                stack.append(Frame(ids: successor, decoded: reachedState, moves: nextMoves, via: move))
             }
-            return finish(nil, at: 0, extra: nil)
+            return finishDepthFirst(nil, extra: nil, path: nil)
         }
 
         // Breadth-first, level by level; a level in batches. Each batch is expanded by

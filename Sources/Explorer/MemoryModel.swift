@@ -49,6 +49,15 @@ public struct Limits: Hashable, Sendable, Codable {
     /// depth-first search runs on one.
     public var threads = 1
     public static let threadsMax = 64
+    /// The depth-first search's transition cache (TransitionCache.swift): the most
+    /// entries it may hold (it starts at 4,096 and doubles while it churns; about 52
+    /// bytes an entry with four CPUs). 0 turns it off (--no-transition-cache). Not
+    /// under rc11.
+    public var transitionCacheEntries = 1 << 22
+    public static let transitionCacheEntriesRange = 4096...(1 << 28)
+    /// Run every move the transition cache answers and trap on any difference (tests:
+    /// the check that footprints mark every read the cache's keys rely on).
+    public var checkTransitionCache = false
     public init() {}
 }
 

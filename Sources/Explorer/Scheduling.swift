@@ -162,20 +162,25 @@ extension Explorer {
     func candidateMoves(_ s: MachineState, on m: Machine, into moves: inout [Move]) {
         moves.removeAll(keepingCapacity: true)
         m.state = s  // once: assigning a state releases the previous one
-        for c in 0..<scenario.cpuCount {
-            let top = s.cpus[c].frames.count - 1
-            let kind = s.cpus[c].frames[top].kind
-            let running = Int(s.cpus[c].frames[top].pc) < ops(kind, cpu: c)
-            if running { moves.append(.step(c)) }
-            for i in m.drainable(c) { moves.append(.drain(cpu: c, index: i)) }
-            // IRQs and IPIs: between ops of the task frame (IRQs on), not in an NMI.
-            let inNMI = s.cpus[c].inNMI
-            let atBoundary = kind == .task && (s.cpus[c].frames[top].replay.isEmpty || s.cpus[c].frames[top].interruptible) && !inNMI
-            if atBoundary && !s.cpus[c].pendingIPIs.isEmpty { moves.append(.ipi(c)) }
-            if atBoundary && s.cpus[c].irqsLeft > 0 { moves.append(.irq(c)) }
-            if s.cpus[c].nmisLeft > 0 && !inNMI { moves.append(.nmi(c)) }
-            // A machine check: anywhere, also in an NMI handler (one level: mces <= 1).
-            if s.cpus[c].mcesLeft > 0 { moves.append(.mce(c)) }
-        }
+        for c in 0..<scenario.cpuCount { appendCandidateMoves(of: c, s, on: m, into: &moves) }
+    }
+
+    /// CPU `c`'s candidate moves at `s` (which must be `m.state`), appended to `moves`.
+    /// They depend on the CPU's own leaf only (its frames, budgets and pending IPIs, its
+    /// store buffer): the depth-first search remembers them per leaf.
+    func appendCandidateMoves(of c: Int, _ s: MachineState, on m: Machine, into moves: inout [Move]) {
+        let top = s.cpus[c].frames.count - 1
+        let kind = s.cpus[c].frames[top].kind
+        let running = Int(s.cpus[c].frames[top].pc) < ops(kind, cpu: c)
+        if running { moves.append(.step(c)) }
+        for i in m.drainable(c) { moves.append(.drain(cpu: c, index: i)) }
+        // IRQs and IPIs: between ops of the task frame (IRQs on), not in an NMI.
+        let inNMI = s.cpus[c].inNMI
+        let atBoundary = kind == .task && (s.cpus[c].frames[top].replay.isEmpty || s.cpus[c].frames[top].interruptible) && !inNMI
+        if atBoundary && !s.cpus[c].pendingIPIs.isEmpty { moves.append(.ipi(c)) }
+        if atBoundary && s.cpus[c].irqsLeft > 0 { moves.append(.irq(c)) }
+        if s.cpus[c].nmisLeft > 0 && !inNMI { moves.append(.nmi(c)) }
+        // A machine check: anywhere, also in an NMI handler (one level: mces <= 1).
+        if s.cpus[c].mcesLeft > 0 { moves.append(.mce(c)) }
     }
 }

@@ -83,6 +83,12 @@ struct Verify: ParsableCommand {
     @Flag(name: .long, help: "Turn off the sleep sets of the breadth-first search (which skip moves whose outcome is reached another way: the same states, fewer moves tried); every enabled move of every state is then tried.")
     var noReduction = false
 
+    @Flag(name: .long, help: "Depth-first search: run every move instead of taking its outcome from the transition cache (which remembers a move's outcome by the parts of the state it touched: the same states, moves run once per distinct neighbourhood).")
+    var noTransitionCache = false
+
+    @Option(name: .long, parsing: .unconditional, help: "Depth-first search: the most entries of the transition cache (4096 to 268435456; about 52 bytes each with four CPUs).")
+    var transitionCacheEntries: Int = Limits().transitionCacheEntries
+
     @Flag(name: .long, help: "Print JSON (reports and counterexamples) instead of tables.")
     var json = false
 
@@ -122,6 +128,9 @@ struct Verify: ParsableCommand {
         if quiet && progress { throw ValidationError("--quiet and --progress: pick one") }
         if statesMax < 1 { throw ValidationError("--states-max \(statesMax): expected at least 1") }
         if !(1...10_000).contains(depthMax) { throw ValidationError("--depth-max \(depthMax): expected 1 to 10000") }
+        if !Limits.transitionCacheEntriesRange.contains(transitionCacheEntries) {
+            throw ValidationError("--transition-cache-entries \(transitionCacheEntries): expected \(Limits.transitionCacheEntriesRange.lowerBound) to \(Limits.transitionCacheEntriesRange.upperBound)")
+        }
         if !(1...16).contains(storeBufferMax) { throw ValidationError("--store-buffer-max \(storeBufferMax): expected 1 to 16") }
         for s in scenarios() {
             if let p = s.problem() { throw ValidationError(p) }
@@ -182,6 +191,7 @@ struct Verify: ParsableCommand {
         limits.hashCompact = hashCompact
         limits.depthFirst = depthFirst
         limits.reduction = !noReduction
+        limits.transitionCacheEntries = noTransitionCache ? 0 : transitionCacheEntries
         limits.storeBufferDepthMax = storeBufferMax
         limits.historyMax = historyMax
         // By default the hand-written set runs under SC, TSO and rc11, the generated
