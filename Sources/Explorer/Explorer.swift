@@ -286,53 +286,72 @@ public struct Explorer {
             // set; the counterexample is the path found, not a shortest one. Each
             // state's moves are computed when it is first reached. A move's outcome
             // comes from the transition cache when it has one (TransitionCache.swift);
-            // otherwise the move runs on the decoded state.
+            // otherwise the move runs on the decoded state. The path's leaf ids and
+            // moves are kept in two flat stacks (`ids`, `moves`), not per frame: a
+            // frame's arrays were allocated and freed at every state.
             struct Frame {
-                var ids: [UInt32]
                 /// The state: kept from the move that reached it, or decoded when a move
                 /// the cache cannot answer has to run from it.
                 var decoded: LeafCache.Decoded?
-                var moves: [Move]
-                var next = 0
+                /// This frame's moves are `moves[start..<end]` (start: the frame
+                /// below's end); the next to try is `moves[next]`.
+                var end: Int
+                var next: Int
                 var any = false
                 /// The move that led here (none for the root).
                 var via: Move?
             }
             let leaves = workers[0].leaves
+            let k = codec.leafCount
             let cache = limits.transitionCacheEntries > 0 && model != .rc11
                 ? TransitionCache(codec: codec, components: m.components, entries: limits.transitionCacheEntries) : nil
             var ran = 0
             /// `Limits.checkTransitionCache`: the first answer that differed from the run.
             var mismatch: String?
             // Per CPU, per leaf id: the CPU's candidate moves, which depend on its own
-            // leaf only (`appendCandidateMoves`).
-            var movesOf: [[[Move]?]] = Array(repeating: [], count: scenario.cpuCount)
-            func candidates(_ ids: [UInt32], _ decoded: inout LeafCache.Decoded?) -> [Move] {
-                var out: [Move] = []
+            // leaf only (`appendCandidateMoves`), packed, as a range of `movePool`
+            // (start << 8 | count, plus 1; 0: not computed yet).
+            var movePool: [UInt16] = []
+            var movesOf: [[UInt64]] = Array(repeating: [], count: scenario.cpuCount)
+            var ids: [UInt32] = []
+            var moves: [UInt16] = []
+            var scratchMoves: [Move] = []
+            /// Pushes the candidate moves of the state whose leaf ids end `ids`.
+            func pushCandidates(_ decoded: inout LeafCache.Decoded?) {
+                let base = ids.count - k
                 for c in 0..<scenario.cpuCount {
-                    let id = Int(ids[c])
-                    if id < movesOf[c].count, let known = movesOf[c][id], !limits.checkTransitionCache {
-                        out += known
+                    let id = Int(ids[base + c])
+                    if id < movesOf[c].count, movesOf[c][id] != 0, !limits.checkTransitionCache {
+                        let r = movesOf[c][id] - 1
+                        let start = Int(r >> 8)
+                        moves.append(contentsOf: movePool[start..<start + Int(r & 0xFF)])
                         continue
                     }
-                    if decoded == nil { decoded = leaves.decode(ids) }
+                    if decoded == nil { decoded = leaves.decode(Array(ids[base...])) }
                     m.state = decoded!.state
-                    var mine: [Move] = []
-                    appendCandidateMoves(of: c, decoded!.state, on: m, into: &mine)
-                    if id < movesOf[c].count, let known = movesOf[c][id] {
-                        precondition(known == mine, "transition cache: cpu\(c)'s moves at its leaf \(id) were \(known), now \(mine)")
+                    scratchMoves.removeAll(keepingCapacity: true)
+                    appendCandidateMoves(of: c, decoded!.state, on: m, into: &scratchMoves)
+                    let mine = scratchMoves.map(\.packed)
+                    if id < movesOf[c].count, movesOf[c][id] != 0 {
+                        let r = movesOf[c][id] - 1
+                        let start = Int(r >> 8)
+                        let known = Array(movePool[start..<start + Int(r & 0xFF)])
+                        precondition(known == mine, "depth-first search: cpu\(c)'s moves at its leaf \(id) were \(known), now \(mine)")
+                    } else {
+                        precondition(mine.count < 256, "depth-first search: more than 255 moves for one CPU")
+                        while movesOf[c].count <= id { movesOf[c].append(0) }
+                        movesOf[c][id] = UInt64(movePool.count) << 8 | UInt64(mine.count) + 1
+                        movePool += mine
                     }
-                    while movesOf[c].count <= id { movesOf[c].append(nil) }
-                    movesOf[c][id] = mine
-                    out += mine
+                    moves += mine
                 }
-                return out
             }
             var scratch: [UInt32] = []
-            var successor: [UInt32] = []
+            var successor = [UInt32](repeating: 0, count: k)
             var root: LeafCache.Decoded? = LeafCache.Decoded(state: initial, ids: initialLeaves)
-            let rootMoves = candidates(initialLeaves, &root)
-            var stack = [Frame(ids: initialLeaves, decoded: root, moves: rootMoves)]
+            ids = initialLeaves
+            pushCandidates(&root)
+            var stack = [Frame(decoded: root, end: moves.count, next: 0)]
             var choiceMoves: [Move] = []
             func finishDepthFirst(_ v: Violation?, extra: Move?, path: [Move]?) -> Report {
                 var r = finish(v, at: 0, extra: extra, path: path)
@@ -343,28 +362,35 @@ public struct Explorer {
                 }
                 return r
             }
+            func decodeTop() -> LeafCache.Decoded {
+                if let d = stack[stack.count - 1].decoded { return d }
+                let d = leaves.decode(Array(ids[(ids.count - k)...]))
+                stack[stack.count - 1].decoded = d
+                return d
+            }
             while !stack.isEmpty {
                 let top = stack.count - 1
                 depth = max(depth, top)
-                if stack[top].next == stack[top].moves.count {
+                if stack[top].next == stack[top].end {
                     if !stack[top].any {
                         executions += 1
-                        if stack[top].decoded == nil { stack[top].decoded = leaves.decode(stack[top].ids) }
-                        if let v = checkTerminal(stack[top].decoded!.state, on: m) {
+                        if let v = checkTerminal(decodeTop().state, on: m) {
                             return finishDepthFirst(v, extra: nil, path: stack.compactMap(\.via))
                         }
                     }
+                    moves.removeLast(stack[top].end - (top == 0 ? 0 : stack[top - 1].end))
+                    ids.removeLast(k)
                     stack.removeLast()
                     continue
                 }
-                let move = stack[top].moves[stack[top].next]
+                let packed = moves[stack[top].next]
+                let move = Move(packed: packed)
                 stack[top].next += 1
-                let packed = move.packed
                 var outcome: TransitionCache.Outcome? = nil
                 var cachedReached: UInt32 = 0
                 if let cache {
-                    outcome = stack[top].ids.withUnsafeBufferPointer {
-                        cache.lookup(packed, $0, into: &successor, reached: &cachedReached)
+                    outcome = ids.withUnsafeBufferPointer {
+                        cache.lookup(packed, UnsafeBufferPointer(rebasing: $0[(top * k)..<(top * k + k)]), into: &successor, reached: &cachedReached)
                     }
                     m.operationsReached |= cachedReached
                 }
@@ -373,18 +399,21 @@ public struct Explorer {
                     // Run the move. Its footprint (`m.touched`) says which leaves it read
                     // and wrote: the cache's key.
                     ran += 1
-                    if stack[top].decoded == nil { stack[top].decoded = leaves.decode(stack[top].ids) }
-                    let parent = stack[top].decoded!
+                    let parent = decodeTop()
                     let before = m.operationsReached
                     m.operationsReached = 0
                     let result = apply(move, to: parent.state, on: m)
                     let reached = m.operationsReached
                     m.operationsReached = before | reached
-                    if moreChoices(after: move, on: m, into: &choiceMoves) { stack[top].moves += choiceMoves }
+                    if moreChoices(after: move, on: m, into: &choiceMoves) {
+                        // The top frame's moves are the last on the stack.
+                        moves += choiceMoves.map(\.packed)
+                        stack[top].end = moves.count
+                    }
                     let found: TransitionCache.Outcome
                     switch result {
                     case .violation(let v):
-                            if outcome != nil && mismatch == nil {
+                        if outcome != nil && mismatch == nil {
                             mismatch = "\(move) at leaves \(parent.ids): the cache answered \(outcome!), the move ran into a violation (\(v))"
                         }
                         return finishDepthFirst(v, extra: move, path: stack.compactMap(\.via))
@@ -409,7 +438,9 @@ public struct Explorer {
                             }
                         }
                     }
-                    if found == .next { successor = scratch }
+                    if found == .next {
+                        for l in 0..<k { successor[l] = scratch[l] }
+                    }
                     outcome = found
                 }
                 guard outcome == .next else { continue }
@@ -428,8 +459,10 @@ public struct Explorer {
                     lastProgress = ContinuousClock.now
                     p(stored, stack.count, top + 1)
                 }
-                let nextMoves = candidates(successor, &reachedState)
-                stack.append(Frame(ids: successor, decoded: reachedState, moves: nextMoves, via: move))
+                ids += successor
+                let start = moves.count
+                pushCandidates(&reachedState)
+                stack.append(Frame(decoded: reachedState, end: moves.count, next: start, via: move))
             }
             return finishDepthFirst(nil, extra: nil, path: nil)
         }

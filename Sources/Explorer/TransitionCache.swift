@@ -26,12 +26,19 @@ final class TransitionCache {
     let leafCount: Int
     /// Per footprint bit (Components): the leaves that component lives in.
     private let leavesOf: [UInt8]
-    /// Per packed move: the leaf masks it has been seen to touch.
-    private var masks: [[UInt8]]
+    /// Per packed move: the leaf masks it has been seen to touch (`masksPerMoveMax`
+    /// slots each, `maskCounts` of them used). A move seen to touch more leaf sets
+    /// than that is answered for the first ones only (a miss costs a run, not a wrong
+    /// answer).
+    private let masks: UnsafeMutablePointer<UInt8>
+    private let maskCounts: UnsafeMutablePointer<UInt8>
+    static let masksPerMoveMax = 8
     /// The slots: per entry a tag (valid bit, move, mask), the outcome, the operations
     /// of the core it reached, then the key's leaf ids and the outcome's (`leafCount`
-    /// each; only the mask's positions mean anything).
-    private var slots: [UInt32]
+    /// each; only the mask's positions mean anything). Raw memory: the lookup is the
+    /// depth-first search's inner loop, and an array's bounds checks and reference
+    /// count were a third of it.
+    private var slots: UnsafeMutablePointer<UInt32>
     private var capacity: Int
     private let capacityMax: Int
     private let entryWords: Int
@@ -66,15 +73,25 @@ final class TransitionCache {
         }
         for b in [components.flushDone, components.patchDone, components.gracePeriod] { of[bit(b)] = g }
         leavesOf = of
-        masks = Array(repeating: [], count: 1 << 16)
+        masks = .allocate(capacity: (1 << 16) * TransitionCache.masksPerMoveMax)
+        masks.initialize(repeating: 0, count: (1 << 16) * TransitionCache.masksPerMoveMax)
+        maskCounts = .allocate(capacity: 1 << 16)
+        maskCounts.initialize(repeating: 0, count: 1 << 16)
         capacityMax = 1 << (Int.bitWidth - 1 - entries.leadingZeroBitCount)
         capacity = min(capacityMax, TransitionCache.capacityMin)
         entryWords = 3 + 2 * leafCount
-        slots = Array(repeating: 0, count: capacity * entryWords)
+        slots = .allocate(capacity: capacity * entryWords)
+        slots.initialize(repeating: 0, count: capacity * entryWords)
+    }
+
+    deinit {
+        masks.deallocate()
+        maskCounts.deallocate()
+        slots.deallocate()
     }
 
     /// Bytes the table holds now.
-    var bytes: Int { slots.count * 4 }
+    var bytes: Int { capacity * entryWords * 4 + (1 << 16) * (TransitionCache.masksPerMoveMax + 1) }
 
     /// The leaves a footprint touches, and the mover's own.
     func mask(_ f: Footprint, mover: Int) -> UInt8 {
@@ -110,7 +127,9 @@ final class TransitionCache {
     /// the move reached.
     func lookup(_ move: UInt16, _ ids: UnsafeBufferPointer<UInt32>, into out: inout [UInt32], reached: inout UInt32) -> Outcome? {
         precondition(ids.count == leafCount, "transition cache: \(ids.count) leaf ids, expected \(leafCount)")
-        for mask in masks[Int(move)] {
+        let base = Int(move) * TransitionCache.masksPerMoveMax
+        for i in 0..<Int(maskCounts[Int(move)]) {
+            let mask = masks[base + i]
             let e = slot(move, mask, ids) * entryWords
             guard slots[e] == tag(move, mask) else { continue }
             var m = mask
@@ -140,9 +159,12 @@ final class TransitionCache {
     /// the successor's ids `out`), reaching `reached`.
     func store(_ move: UInt16, mask: UInt8, _ ids: UnsafeBufferPointer<UInt32>, _ outcome: Outcome, out: [UInt32], reached: UInt32) {
         precondition(mask >> UInt8(leafCount) == 0, "transition cache: mask \(mask) beyond \(leafCount) leaves")
-        if !masks[Int(move)].contains(mask) {
-            precondition(masks[Int(move)].count < 256, "transition cache: more than 256 leaf sets for one move")
-            masks[Int(move)].append(mask)
+        let base = Int(move) * TransitionCache.masksPerMoveMax
+        let n = Int(maskCounts[Int(move)])
+        if !(0..<n).contains(where: { masks[base + $0] == mask }) {
+            guard n < TransitionCache.masksPerMoveMax else { return }
+            masks[base + n] = mask
+            maskCounts[Int(move)] = UInt8(n + 1)
         }
         storesSinceGrowth += 1
         if storesSinceGrowth > capacity && capacity < capacityMax { grow() }
@@ -160,11 +182,14 @@ final class TransitionCache {
     /// land in one slot: the later stays).
     private func grow() {
         let old = slots
+        let oldWords = capacity * entryWords
+        defer { old.deallocate() }
         capacity *= 2
         storesSinceGrowth = 0
-        slots = Array(repeating: 0, count: capacity * entryWords)
+        slots = .allocate(capacity: capacity * entryWords)
+        slots.initialize(repeating: 0, count: capacity * entryWords)
         var key = [UInt32](repeating: 0, count: leafCount)
-        for e in stride(from: 0, to: old.count, by: entryWords) where old[e] & (1 << 31) != 0 {
+        for e in stride(from: 0, to: oldWords, by: entryWords) where old[e] & (1 << 31) != 0 {
             let move = UInt16(truncatingIfNeeded: old[e] >> 8)
             let mask = UInt8(truncatingIfNeeded: old[e])
             for l in 0..<leafCount { key[l] = old[e + 3 + l] }
