@@ -255,6 +255,13 @@ struct Verify: ParsableCommand {
             }
             for r in reports where r.incomplete != nil { print("incomplete: \(r.scenario) \(r.model.description): \(r.incomplete!)") }
             for r in reports where r.passed { if let p = r.probable { print("probable (ok~): \(r.scenario) \(r.model.description): \(p)") } }
+            if reports.count <= 8 {
+                for r in reports {
+                    guard let hits = r.cachedMoves, let ran = r.ranMoves, hits + ran > 0 else { continue }
+                    print(String(format: "transition cache: %@ %@: %.1f%% of %d moves answered from it, %d run (--no-transition-cache to run them all)",
+                                 r.scenario, r.model.description, 100 * Double(hits) / Double(hits + ran), hits + ran, ran))
+                }
+            }
             print("")
             print("invariants: work = no lost work, tlb = no stale translation, text = no stale text, pin = pin exclusion,")
             print("  rcu = RCU safety, defer = deferral is real, prog = progress, assert = the core's own assertions;")
