@@ -55,8 +55,9 @@ public struct Limits: Hashable, Sendable, Codable {
     /// under rc11.
     public var transitionCacheEntries = 1 << 22
     public static let transitionCacheEntriesRange = 4096...(1 << 28)
-    /// Run every move the transition cache answers and trap on any difference (tests:
-    /// the check that footprints mark every read the cache's keys rely on).
+    /// Run every move the transition cache answers and report the first difference in
+    /// `Report.transitionCacheMismatch` (tests: the check that footprints mark every
+    /// read the cache's keys rely on); the search goes on with what the move does.
     public var checkTransitionCache = false
     public init() {}
 }

@@ -255,6 +255,8 @@ struct Verify: ParsableCommand {
             }
             for r in reports where r.incomplete != nil { print("incomplete: \(r.scenario) \(r.model.description): \(r.incomplete!)") }
             for r in reports where r.passed { if let p = r.probable { print("probable (ok~): \(r.scenario) \(r.model.description): \(p)") } }
+            // The cache's share, for a few runs (a --scenario or --file run), not for
+            // the standard set's hundred.
             if reports.count <= 8 {
                 for r in reports {
                     guard let hits = r.cachedMoves, let ran = r.ranMoves, hits + ran > 0 else { continue }
